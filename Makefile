@@ -1,0 +1,54 @@
+# idsync — two commands: `make run` and `make test`.
+GO       ?= go
+BIN      := bin/idsync
+PKGS     := ./...
+# apt packages the test suite needs (real OpenLDAP and headless Chromium).
+TEST_DEBS := slapd ldap-utils chromium
+
+.PHONY: run build test test-deps check generate bench clean
+
+run: build
+	@mkdir -p var
+	./$(BIN) serve --demo
+
+build: generate
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/idsync
+
+generate:
+	$(GO) tool templ generate -path . >/dev/null
+
+# test-deps installs what the suite talks to when it is missing (as root),
+# and starts the local PostgreSQL if it is down.
+test-deps:
+	@missing=""; \
+	command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$$missing slapd"; \
+	command -v ldapsearch >/dev/null 2>&1 || missing="$$missing ldap-utils"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run as root to install)"; exit 1; fi; \
+	fi
+	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  echo "starting PostgreSQL"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+	fi
+
+# check: formatting, vet and generated templates must be clean.
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@$(GO) tool templ generate -path . >/dev/null; \
+	  if [ -n "$$(git status --porcelain -- '*_templ.go' 2>/dev/null)" ]; then \
+	    echo "templ generate changed files: commit the generated code"; git status --porcelain -- '*_templ.go'; exit 1; fi
+
+test: test-deps check
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+bench: test-deps
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,215 @@
+package model
+
+import (
+	"sort"
+	"time"
+)
+
+// ---- Directory sources --------------------------------------------------------
+
+type SourceKind string
+
+const (
+	SourceOpenLDAP        SourceKind = "openldap"
+	SourceActiveDirectory SourceKind = "ad"
+)
+
+// AttributeMap says which directory attribute gives each user field.
+type AttributeMap struct {
+	ExternalID  string // entryUUID / objectGUID
+	Username    string // uid / sAMAccountName
+	Email       string // mail
+	DisplayName string // displayName / cn
+	// Disabled: on AD "userAccountControl" (bit 2 = disabled). On OpenLDAP an
+	// attribute whose value TRUE/true/1/yes marks the account disabled
+	// (e.g. "pwdAccountLockedTime" present = disabled); "" = never disabled.
+	Disabled   string
+	Enterprise map[string]string // AttributeDef.Key → directory attribute
+}
+
+// Source is a configured LDAP or Active Directory server.
+type Source struct {
+	ID            int64
+	Name          string
+	Kind          SourceKind
+	URLs          []string // tried in order (failover)
+	StartTLS      bool
+	CACert        string // PEM bundle; "" = system roots
+	ServerName    string // TLS server name override
+	BindDN        string
+	BindPassword  string // plaintext in memory only; encrypted at rest, never rendered
+	UserBaseDN    string
+	UserFilter    string
+	GroupBaseDN   string
+	GroupFilter   string
+	MemberAttr    string // member / uniqueMember / memberUid
+	PageSize      int    // default 500
+	Timeout       time.Duration
+	Attributes    AttributeMap
+	Demo          bool // the embedded demo directory
+	Enabled       bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LastTestAt    time.Time
+	LastTestError string
+}
+
+// DefaultSource returns a Source filled with the defaults for kind.
+func DefaultSource(kind SourceKind) Source {
+	s := Source{Kind: kind, PageSize: 500, Timeout: 30 * time.Second, Enabled: true}
+	ent := map[string]string{
+		AttrLocation:      "l",
+		AttrCorporateUnit: "ou",
+		AttrCostCenter:    "departmentNumber",
+		AttrDepartment:    "department",
+		AttrTitle:         "title",
+	}
+	switch kind {
+	case SourceActiveDirectory:
+		s.UserFilter = "(&(objectCategory=person)(objectClass=user))"
+		s.GroupFilter = "(objectClass=group)"
+		s.MemberAttr = "member"
+		s.Attributes = AttributeMap{ExternalID: "objectGUID", Username: "sAMAccountName", Email: "mail",
+			DisplayName: "displayName", Disabled: "userAccountControl", Enterprise: ent}
+		ent[AttrCorporateUnit] = "company"
+		ent[AttrCostCenter] = "extensionAttribute1"
+	default:
+		s.Kind = SourceOpenLDAP
+		s.UserFilter = "(objectClass=inetOrgPerson)"
+		s.GroupFilter = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+		s.MemberAttr = "member"
+		s.Attributes = AttributeMap{ExternalID: "entryUUID", Username: "uid", Email: "mail",
+			DisplayName: "displayName", Enterprise: ent}
+		ent[AttrDepartment] = "businessCategory"
+	}
+	return s
+}
+
+// ---- Snapshot: what the directory says --------------------------------------
+
+// DirUser is one user entry read from the directory.
+type DirUser struct {
+	ExternalID  string // entryUUID, or objectGUID rendered as a GUID string
+	DN          string
+	Username    string
+	Email       string
+	DisplayName string
+	Disabled    bool
+	Attributes  Attributes
+}
+
+// DirGroup is one group entry with its direct members.
+type DirGroup struct {
+	DN     string
+	Name   string   // cn
+	Users  []string // external ids of direct user members
+	Groups []string // DNs of direct group members (nested groups)
+	// Unresolved holds member values that matched no user or group read.
+	Unresolved []string
+}
+
+// Snapshot is one complete read of a source. A Snapshot is never partial:
+// a read that fails returns an error, not a smaller Snapshot.
+type Snapshot struct {
+	SourceID int64
+	ReadAt   time.Time
+	Users    []DirUser  // sorted by ExternalID
+	Groups   []DirGroup // sorted by DN
+	// Complete is false for single-user reads (refresh one user), where the
+	// absence of other users or groups means nothing.
+	Complete bool
+}
+
+// Index gives fast lookups over a Snapshot. Build it once with NewIndex.
+type Index struct {
+	Snap      *Snapshot
+	UserByID  map[string]*DirUser
+	GroupByDN map[string]*DirGroup
+}
+
+// NewIndex indexes s; group DNs are compared case-insensitively.
+func NewIndex(s *Snapshot) *Index {
+	ix := &Index{Snap: s, UserByID: make(map[string]*DirUser, len(s.Users)), GroupByDN: make(map[string]*DirGroup, len(s.Groups))}
+	for i := range s.Users {
+		ix.UserByID[s.Users[i].ExternalID] = &s.Users[i]
+	}
+	for i := range s.Groups {
+		ix.GroupByDN[NormalizeDN(s.Groups[i].DN)] = &s.Groups[i]
+	}
+	return ix
+}
+
+// Group returns the group with dn, or nil.
+func (ix *Index) Group(dn string) *DirGroup { return ix.GroupByDN[NormalizeDN(dn)] }
+
+// Members returns the external ids of the users in group dn, each with the
+// chain of group DNs that brought them in (dn first). With nested=false only
+// direct members count. Cycles are tolerated: each group is visited once,
+// breadth-first, so every path is a shortest one. ok is false when dn is not
+// in the snapshot.
+func (ix *Index) Members(dn string, nested bool) (members map[string][]string, ok bool) {
+	root := ix.Group(dn)
+	if root == nil {
+		return nil, false
+	}
+	members = map[string][]string{}
+	type item struct {
+		g    *DirGroup
+		path []string
+	}
+	seen := map[string]bool{NormalizeDN(root.DN): true}
+	queue := []item{{root, []string{root.DN}}}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		for _, u := range it.g.Users {
+			if _, done := members[u]; !done {
+				members[u] = it.path
+			}
+		}
+		if !nested {
+			break
+		}
+		subs := append([]string(nil), it.g.Groups...)
+		sort.Strings(subs)
+		for _, sdn := range subs {
+			k := NormalizeDN(sdn)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if sg := ix.GroupByDN[k]; sg != nil {
+				p := append(append([]string(nil), it.path...), sg.DN)
+				queue = append(queue, item{sg, p})
+			}
+		}
+	}
+	return members, true
+}
+
+// ---- Mappings -------------------------------------------------------------------
+
+// GroupMapping maps a directory group onto a service group (SPEC §1, §4).
+type GroupMapping struct {
+	ID               int64
+	SourceID         int64
+	GroupDN          string
+	ServiceGroupID   int64
+	ServiceGroupName string // filled on reads
+	Nested           bool
+	Force            bool
+	Priority         int // lower wins; ties broken by directory group DN
+	CreatedAt        time.Time
+}
+
+// ProvisioningMapping maps a directory group onto one of the two virtual
+// provisioning groups (SPEC §3).
+type ProvisioningMapping struct {
+	ID          int64
+	SourceID    int64
+	GroupDN     string
+	AccountType AccountType // device_enabled: "Provision user as device-enabled"; administrator: "Provision user"
+	Nested      bool
+	Priority    int
+	CreatedAt   time.Time
+}
