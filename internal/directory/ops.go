@@ -1,0 +1,198 @@
+package directory
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/model"
+)
+
+// TestResult is what Test reports: how many users and groups the source's
+// filters match.
+type TestResult struct {
+	Users  int
+	Groups int
+}
+
+// Test connects (with failover), binds and counts users and groups. It
+// fails with a classified *Error; zero users is a KindEmpty error returned
+// together with the counts.
+func (c *Client) Test(ctx context.Context, src *model.Source) (TestResult, error) {
+	var r TestResult
+	s, err := c.connect(ctx, src)
+	if err != nil {
+		return r, err
+	}
+	defer s.Close()
+	noAttrs := []string{"1.1"}
+	if err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), noAttrs, func(*ldap.Entry) error { r.Users++; return nil }); err != nil {
+		return TestResult{}, err
+	}
+	if err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), noAttrs, func(*ldap.Entry) error { r.Groups++; return nil }); err != nil {
+		return TestResult{}, err
+	}
+	if r.Users == 0 {
+		return r, newError(src, KindEmpty, s.url, nil, "connected, but the user filter %q under %q matches zero users", orAll(src.UserFilter), src.UserBaseDN)
+	}
+	return r, nil
+}
+
+// GroupRef names a directory group for the mapping picker.
+type GroupRef struct {
+	DN   string
+	Name string
+}
+
+// SearchGroups returns up to limit groups whose cn contains query (escaped),
+// sorted by name. An empty query lists the first groups found.
+func (c *Client) SearchGroups(ctx context.Context, src *model.Source, query string, limit int) ([]GroupRef, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 50
+	}
+	s, err := c.connect(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	cn := "(cn=*)"
+	if q := strings.TrimSpace(query); q != "" {
+		cn = "(cn=*" + ldap.EscapeFilter(q) + "*)"
+	}
+	filter := "(&" + orAll(src.GroupFilter) + cn + ")"
+	if _, err := ldap.CompileFilter(filter); err != nil {
+		return nil, newError(src, KindFilter, s.url, err, "group filter %q does not parse: %v", orAll(src.GroupFilter), filterReason(err))
+	}
+	req := ldap.NewSearchRequest(orDefault(src.GroupBaseDN, src.UserBaseDN), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, limit, 0, false, filter, []string{"cn"}, nil)
+	res, err := s.conn.Search(req)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		return nil, classify(ctx, src, s.url, "search groups", err)
+	}
+	out := make([]GroupRef, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		out = append(out, GroupRef{DN: e.DN, Name: e.GetEqualFoldAttributeValue("cn")})
+	}
+	slices.SortFunc(out, func(a, b GroupRef) int {
+		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.DN, b.DN)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// ReadUser reads one user by external id plus every group that contains
+// them directly or through nested groups; each such group lists only the
+// members on those paths. The Snapshot has Complete=false. A user gone from
+// the directory (or outside the user filter) is a KindNotFound error.
+func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID string) (*model.Snapshot, error) {
+	s, err := c.connect(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	m := newUserMapper(src)
+	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
+	var idValue string
+	if m.guid {
+		b, err := parseGUID(externalID)
+		if err != nil {
+			return nil, newError(src, KindNotFound, s.url, err, "user %q not found: not a GUID", externalID)
+		}
+		idValue = escapeFilterBytes(b)
+	} else {
+		idValue = ldap.EscapeFilter(externalID)
+	}
+	filter := "(&" + orAll(src.UserFilter) + "(" + idAttr + "=" + idValue + "))"
+	var users []model.DirUser
+	err = s.pagedSearch(ctx, src, "search user", src.UserBaseDN, filter, m.attrs, func(e *ldap.Entry) error {
+		var u model.DirUser
+		if err := m.mapUser(e, &u); err != nil {
+			return newError(src, KindProtocol, s.url, nil, "user %v", err)
+		}
+		users = append(users, u)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(users) == 0 {
+		return nil, newError(src, KindNotFound, s.url, nil, "user %q not found in the directory", externalID)
+	}
+	if len(users) > 1 {
+		return nil, newError(src, KindProtocol, s.url, nil, "%d entries share the external id %q", len(users), externalID)
+	}
+	u := users[0]
+
+	memberAttr := strings.TrimSpace(src.MemberAttr)
+	if memberAttr == "" {
+		memberAttr = "member"
+	}
+	byUID := strings.EqualFold(memberAttr, "memberUid")
+	userValue := u.DN
+	if byUID {
+		userValue = u.Username
+	}
+	// Walk upwards breadth-first: groups containing the user, then groups
+	// containing those groups, each group searched once (cycles end).
+	type found struct {
+		dn, name string
+		members  []string // values on the paths: the user's DN/uid or group DNs
+	}
+	groups := map[string]*found{}
+	var order []string
+	frontier := []string{userValue}
+	seenValue := map[string]bool{normDN(userValue): true}
+	base := orDefault(src.GroupBaseDN, src.UserBaseDN)
+	for len(frontier) > 0 {
+		var next []string
+		for _, v := range frontier {
+			f := "(&" + orAll(src.GroupFilter) + "(" + memberAttr + "=" + ldap.EscapeFilter(v) + "))"
+			err := s.pagedSearch(ctx, src, "search groups of "+u.DN, base, f, []string{"cn"}, func(e *ldap.Entry) error {
+				k := normDN(e.DN)
+				g := groups[k]
+				if g == nil {
+					g = &found{dn: e.DN, name: e.GetEqualFoldAttributeValue("cn")}
+					groups[k] = g
+					order = append(order, k)
+				}
+				g.members = append(g.members, v)
+				if !byUID && !seenValue[k] {
+					seenValue[k] = true
+					next = append(next, e.DN)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		frontier = next
+	}
+	snap := &model.Snapshot{SourceID: src.ID, ReadAt: time.Now().UTC(), Users: []model.DirUser{u}}
+	userKey := normDN(userValue)
+	for _, k := range order {
+		g := groups[k]
+		dg := model.DirGroup{DN: g.dn, Name: g.name}
+		for _, v := range g.members {
+			if byUID || normDN(v) == userKey {
+				dg.Users = append(dg.Users, u.ExternalID)
+			} else if sub := groups[normDN(v)]; sub != nil {
+				dg.Groups = append(dg.Groups, sub.dn)
+			}
+		}
+		slices.Sort(dg.Users)
+		dg.Users = slices.Compact(dg.Users)
+		slices.Sort(dg.Groups)
+		dg.Groups = slices.Compact(dg.Groups)
+		snap.Groups = append(snap.Groups, dg)
+	}
+	slices.SortFunc(snap.Groups, func(a, b model.DirGroup) int { return strings.Compare(a.DN, b.DN) })
+	return snap, nil
+}
