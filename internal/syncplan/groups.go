@@ -1,0 +1,267 @@
+package syncplan
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+
+	"github.com/idsync/idsync/internal/model"
+)
+
+const phSG = model.PhaseServiceGroups
+
+// sgInfo is what the service group phase knows about one service group.
+type sgInfo struct {
+	mapped  bool   // at least one usable mapping of this source targets it
+	known   bool   // every such mapping's directory group was read (or forced empty)
+	missing string // DN of a mapping that makes it unknown
+}
+
+// serviceGroups adds mapped directory members to their service groups and
+// removes synced members who left every group mapped to it (SPEC §4).
+func (p *planner) serviceGroups() {
+	info := map[int64]*sgInfo{}
+	for i := range p.sgMaps {
+		sm := &p.sgMaps[i]
+		switch sm.status {
+		case mapNoGroup:
+			p.skips = append(p.skips, model.Skip{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: sm.m.ServiceGroupID, GroupName: sm.m.ServiceGroupName,
+				Reason: "mapping of " + quote(sm.m.GroupDN) + " targets service group #" + itoa(sm.m.ServiceGroupID) + ", which no longer exists; mapping skipped"})
+			continue
+		case mapMissing:
+			p.skips = append(p.skips, model.Skip{Phase: phSG, Kind: model.ActRemoveServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
+				Reason: "directory group " + quote(sm.m.GroupDN) + " was not found or is not valid; mapping skipped and no member of " + quote(sm.sg.Name) + " is removed because of it (tick force to treat it as empty)"})
+		case mapForced:
+			p.holds = append(p.holds, model.Hold{Code: HoldForceEmpty,
+				Message: "directory group " + quote(sm.m.GroupDN) + " was not found; its mapping has force on, so it is treated as empty and synced members of service group " + quote(sm.sg.Name) + " not in another mapped group are removed"})
+		}
+		in := info[sm.sg.ID]
+		if in == nil {
+			in = &sgInfo{known: true}
+			info[sm.sg.ID] = in
+		}
+		in.mapped = true
+		if sm.status == mapMissing || sm.status == mapUnknown {
+			in.known = false
+			if in.missing == "" {
+				in.missing = sm.m.GroupDN
+			}
+		}
+	}
+
+	// Each user's mappings, in mapping order.
+	byUser := map[string][]int32{}
+	for i, sm := range p.sgMaps {
+		if sm.status != mapOK {
+			continue
+		}
+		for ext := range sm.members {
+			byUser[ext] = append(byUser[ext], int32(i))
+		}
+	}
+	for _, l := range byUser {
+		slices.Sort(l)
+	}
+
+	removed := map[int64]int{}
+	single := p.set.ServiceGroupMembership != model.MembershipMultiple
+
+	for _, d := range p.dirUsers {
+		if u := p.managed[d.ExternalID]; u != nil {
+			if !p.deleting[u.ID] {
+				p.placeExisting(u, byUser[d.ExternalID], info, removed, single)
+			}
+		} else if nu := p.createByExt[d.ExternalID]; nu != nil {
+			p.placeNew(nu, byUser[d.ExternalID], info, single)
+		}
+	}
+	for _, u := range p.gone {
+		if !p.deleting[u.ID] {
+			p.placeExisting(u, nil, info, removed, single)
+		}
+	}
+
+	ids := make([]int64, 0, len(removed))
+	for id := range removed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		size := p.in.Baseline.ServiceGroupSizes[id]
+		if size == 0 {
+			size = p.sgSize(id)
+		}
+		if massRemoval(removed[id], size) {
+			p.holds = append(p.holds, model.Hold{Code: HoldMassRemoval,
+				Message: "this run removes " + strconv.Itoa(removed[id]) + " of " + strconv.Itoa(size) + " members from service group " + quote(p.sgByID[id].Name)})
+		}
+	}
+}
+
+func massRemoval(n, size int) bool {
+	return n > MassRemovalMinUsers && n*100 > size*MassRemovalPercent
+}
+
+func (p *planner) sgSize(id int64) int {
+	if p.sgSizes == nil {
+		p.sgSizes = map[int64]int{}
+		for _, m := range p.st.ServiceGroupMembers {
+			p.sgSizes[m.GroupID]++
+		}
+	}
+	return p.sgSizes[id]
+}
+
+func (p *planner) mappingPath(sm *sgMap, ext string) string { return pathString(sm.members[ext]) }
+
+// pathString renders a nested group chain, outermost group first.
+func pathString(path []string) string {
+	s := ""
+	for i, dn := range path {
+		if i > 0 {
+			s += " ⊃ "
+		}
+		s += quote(dn)
+	}
+	return s
+}
+
+// placeExisting plans the service group changes of an existing account.
+func (p *planner) placeExisting(u *model.User, maps []int32, info map[int64]*sgInfo, removed map[int64]int, single bool) {
+	wanted := map[int64]int32{} // service group → first mapping placing the user
+	for _, i := range maps {
+		if _, ok := wanted[p.sgMaps[i].sg.ID]; !ok {
+			wanted[p.sgMaps[i].sg.ID] = i
+		}
+	}
+	var stays []int64 // service groups the user is in after removals
+	for _, m := range p.sgMembers[u.ID] {
+		g := p.sgByID[m.GroupID]
+		in := info[m.GroupID]
+		_, want := wanted[m.GroupID]
+		if g == nil || m.Manual || want || in == nil || !in.mapped {
+			stays = append(stays, m.GroupID)
+			continue
+		}
+		if !in.known {
+			p.skipGroup(phSG, model.ActRemoveServiceGroup, u, nil, g.ID, g.Name,
+				"no longer in a directory group mapped to "+quote(g.Name)+", but mapped group "+quote(in.missing)+" was not read; not removed")
+			stays = append(stays, m.GroupID)
+			continue
+		}
+		removed[g.ID]++
+		p.act(model.Action{Phase: phSG, Kind: model.ActRemoveServiceGroup, GroupID: g.ID, GroupName: g.Name,
+			Reason: "no longer in any directory group mapped to " + quote(g.Name)}, u, nil)
+	}
+	if len(maps) == 0 {
+		return
+	}
+	if !single {
+		for _, i := range maps {
+			sm := &p.sgMaps[i]
+			if wanted[sm.sg.ID] != i || slices.Contains(stays, sm.sg.ID) {
+				continue
+			}
+			p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
+				Reason: "member of " + p.mappingPath(sm, u.ExternalID) + ", mapped to " + quote(sm.sg.Name)}, u, nil)
+		}
+		return
+	}
+	if len(stays) > 0 {
+		cur := p.sgByID[stays[0]]
+		curName := "#" + itoa(stays[0])
+		if cur != nil {
+			curName = quote(cur.Name)
+		}
+		for _, i := range maps {
+			sm := &p.sgMaps[i]
+			if wanted[sm.sg.ID] != i || slices.Contains(stays, sm.sg.ID) {
+				continue
+			}
+			p.skipGroup(phSG, model.ActAddServiceGroup, u, nil, sm.sg.ID, sm.sg.Name,
+				"single membership: already in "+curName+"; mapping of "+quote(sm.m.GroupDN)+" would move the user to "+quote(sm.sg.Name)+", not applied")
+		}
+		return
+	}
+	p.placeWinner(u, nil, maps)
+}
+
+// placeWinner puts an unplaced user into the service group of their first
+// mapping (single membership) and reports the mappings that lost.
+func (p *planner) placeWinner(u, nu *model.User, maps []int32) {
+	ext := ""
+	if u != nil {
+		ext = u.ExternalID
+	} else {
+		ext = nu.ExternalID
+	}
+	win := &p.sgMaps[maps[0]]
+	p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: win.sg.ID, GroupName: win.sg.Name,
+		Reason: "member of " + p.mappingPath(win, ext) + ", mapped to " + quote(win.sg.Name)}, u, nu)
+	for _, i := range maps[1:] {
+		sm := &p.sgMaps[i]
+		if sm.sg.ID == win.sg.ID {
+			continue
+		}
+		p.skipGroup(phSG, model.ActAddServiceGroup, u, nu, sm.sg.ID, sm.sg.Name,
+			"single membership: mapping of "+quote(win.m.GroupDN)+" (priority "+strconv.Itoa(win.m.Priority)+") places the user in "+quote(win.sg.Name)+
+				" first; mapping of "+quote(sm.m.GroupDN)+" (priority "+strconv.Itoa(sm.m.Priority)+") to "+quote(sm.sg.Name)+" not applied")
+	}
+}
+
+// placeNew plans the service groups of a user this plan creates: mappings
+// first; service group rules only when no mapping places the user (SPEC §4).
+func (p *planner) placeNew(nu *model.User, maps []int32, info map[int64]*sgInfo, single bool) {
+	if len(maps) > 0 {
+		if single {
+			p.placeWinner(nil, nu, maps)
+			return
+		}
+		seen := map[int64]bool{}
+		for _, i := range maps {
+			sm := &p.sgMaps[i]
+			if seen[sm.sg.ID] {
+				continue
+			}
+			seen[sm.sg.ID] = true
+			p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
+				Reason: "member of " + p.mappingPath(sm, nu.ExternalID) + ", mapped to " + quote(sm.sg.Name)}, nil, nu)
+		}
+		return
+	}
+	placed := false
+	for _, g := range p.sortedServiceGroups() {
+		if !model.MatchRules(g.Rules, nu.Attributes) {
+			continue
+		}
+		if in := info[g.ID]; in != nil && in.mapped {
+			p.skipGroup(phSG, model.ActAddServiceGroup, nil, nu, g.ID, g.Name,
+				"the new user matches the rules of "+quote(g.Name)+", but that service group is mapped from the directory and its mappings decide its members")
+			continue
+		}
+		if single && placed {
+			p.skipGroup(phSG, model.ActAddServiceGroup, nil, nu, g.ID, g.Name,
+				"single membership: the new user also matches the rules of "+quote(g.Name)+", but was already placed by the rules of a service group with a lower id")
+			continue
+		}
+		placed = true
+		p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: g.ID, GroupName: g.Name,
+			Reason: "new user matches the attribute rules of " + quote(g.Name) + " (applied at creation only)"}, nil, nu)
+	}
+}
+
+// sortedServiceGroups returns the service groups that have rules, by id.
+func (p *planner) sortedServiceGroups() []*model.ServiceGroup {
+	if p.ruleGroups != nil {
+		return p.ruleGroups
+	}
+	gs := make([]*model.ServiceGroup, 0, len(p.st.ServiceGroups))
+	for i := range p.st.ServiceGroups {
+		if len(p.st.ServiceGroups[i].Rules) > 0 {
+			gs = append(gs, &p.st.ServiceGroups[i])
+		}
+	}
+	slices.SortFunc(gs, func(a, b *model.ServiceGroup) int { return cmp.Compare(a.ID, b.ID) })
+	p.ruleGroups = gs
+	return gs
+}

@@ -1,0 +1,422 @@
+// Package syncplan computes what a directory sync would change. It is pure:
+// from a directory Snapshot and the loaded State it returns a model.Plan —
+// the actions to perform, the changes not performed with their reasons, and
+// the guard findings that hold an apply. No I/O, no goroutines, no clock:
+// the same Input always gives the same Plan, in the same order.
+//
+// The rules are written for administrators in docs/sync-rules.md.
+package syncplan
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/idsync/idsync/internal/model"
+)
+
+// Input is everything a plan is computed from.
+type Input struct {
+	Snapshot *model.Snapshot // nil is treated as an empty partial read
+	State    *model.State    // nil is treated as an empty database
+	// SourceID is the directory source being synced; 0 means Snapshot.SourceID.
+	SourceID int64
+	// Baseline describes the last good run; its zero value means there was none.
+	Baseline Baseline
+	// Now is the planning time; the planner never reads the clock.
+	Now time.Time
+}
+
+// Baseline holds the figures of the last good run that the guard compares
+// against (SPEC §7). A zero value disables the comparisons that need it.
+type Baseline struct {
+	DirectoryUsers    int            // users in the last complete snapshot
+	ServiceGroupSizes map[int64]int  // service group id → members after the run
+	ProfileSizes      map[int64]int  // profile id → members after the run
+	AttributeFilled   map[string]int // attribute key → managed users with a value
+}
+
+// Hold codes. The web layer shows each Hold's Message; apply refuses a plan
+// with holds unless an admin overrides them.
+const (
+	HoldDeleteThreshold = "delete_threshold"
+	HoldShrink          = "shrink"
+	HoldMassRemoval     = "mass_removal"
+	HoldBlankAttribute  = "blank_attribute"
+	HoldForceEmpty      = "force_empty"
+	HoldEmptyDirectory  = "empty_directory"
+)
+
+// Guard thresholds the settings page does not expose (docs/sync-rules.md).
+const (
+	// A service group or profile losing more than MassRemovalPercent of its
+	// size at the last good run, and more than MassRemovalMinUsers members,
+	// holds the run.
+	MassRemovalPercent  = 50
+	MassRemovalMinUsers = 10
+	// An enterprise attribute becoming blank for more than BlankMinUsers
+	// users and at least BlankPercent of the users who had it filled holds
+	// the run.
+	BlankPercent  = 20
+	BlankMinUsers = 10
+)
+
+// Build returns the plan that brings the State in line with the Snapshot.
+// It never fails: anything it cannot do is a Skip with its reason, anything
+// suspicious a Hold. The plan carries SnapshotHash and StateHash.
+func Build(in Input) *model.Plan {
+	p := newPlanner(in)
+	p.run()
+	return p.plan()
+}
+
+// ---- the planner --------------------------------------------------------------
+
+// provMap is one provisioning mapping of this source with its resolved members.
+type provMap struct {
+	m       model.ProvisioningMapping
+	found   bool
+	members map[string][]string // external id → group path
+}
+
+// Mapping status in one run.
+const (
+	mapOK      = iota // group read; members known
+	mapMissing        // group missing, no force: skipped, removals suspended
+	mapForced         // group missing, force: treated as empty
+	mapUnknown        // group absent from a partial read: means nothing
+	mapNoGroup        // target service group does not exist: ignored
+)
+
+// sgMap is one group mapping of this source with its resolved members.
+type sgMap struct {
+	m       model.GroupMapping
+	sg      *model.ServiceGroup
+	status  int
+	members map[string][]string
+}
+
+// userKey identifies a user the plan deals with: an existing one by id, a
+// new one by external id.
+type userKey struct {
+	id  int64
+	ext string
+}
+
+type egChange struct {
+	userID   int64
+	key      string
+	old, new string
+}
+
+type planner struct {
+	in    Input
+	snap  *model.Snapshot
+	st    *model.State
+	set   model.Settings
+	src   int64
+	ix    *model.Index
+	empty bool // a complete snapshot with no users
+
+	dirUsers []*model.DirUser // valid entries, unique, sorted by external id
+	dirByExt map[string]*model.DirUser
+	defs     map[string]*model.AttributeDef
+	defKeys  []string // sorted
+
+	users     []*model.User // all users, sorted by id
+	userByID  map[int64]*model.User
+	managed   map[string]*model.User // external id → user of this source
+	gone      []*model.User          // managed users of this source absent from a complete snapshot
+	usernames map[string]int64       // lower-case username → user id (-1: a user this plan creates)
+
+	provMaps  []provMap
+	provKnown bool                         // every provisioning group was read
+	wantType  map[string]model.AccountType // external id → type its provisioning groups ask
+
+	creating    []*model.User // users this plan creates, by external id
+	createByExt map[string]*model.User
+	deleting    map[int64]bool
+	future      map[int64]model.Attributes // attributes after this plan (changed users only)
+	egChanges   []egChange
+	blanked     map[string]int
+
+	sgMaps     []sgMap
+	sgByID     map[int64]*model.ServiceGroup
+	sgMembers  map[int64][]model.Membership // user id → service group memberships
+	devsByUser map[int64][]*model.Device
+	sgSizes    map[int64]int         // lazily: service group id → members
+	ruleGroups []*model.ServiceGroup // lazily: service groups with rules, by id
+
+	actions [6][]model.Action // by phase index
+	skips   []model.Skip
+	holds   []model.Hold
+}
+
+func phaseIndex(ph model.Phase) int {
+	for i, p := range model.Phases {
+		if p == ph {
+			return i
+		}
+	}
+	return len(model.Phases) - 1
+}
+
+func newPlanner(in Input) *planner {
+	p := &planner{in: in, snap: in.Snapshot, st: in.State}
+	if p.snap == nil {
+		p.snap = &model.Snapshot{}
+	}
+	if p.st == nil {
+		p.st = &model.State{}
+	}
+	p.set = p.st.Settings
+	p.src = in.SourceID
+	if p.src == 0 {
+		p.src = p.snap.SourceID
+	}
+	p.ix = model.NewIndex(p.snap)
+	p.deleting = map[int64]bool{}
+	p.future = map[int64]model.Attributes{}
+	p.blanked = map[string]int{}
+	p.createByExt = map[string]*model.User{}
+	p.wantType = map[string]model.AccountType{}
+
+	p.defs = make(map[string]*model.AttributeDef, len(p.st.AttributeDefs))
+	for i := range p.st.AttributeDefs {
+		d := &p.st.AttributeDefs[i]
+		if d.Key == "" {
+			continue
+		}
+		if _, dup := p.defs[d.Key]; !dup {
+			p.defs[d.Key] = d
+			p.defKeys = append(p.defKeys, d.Key)
+		}
+	}
+	slices.Sort(p.defKeys)
+
+	p.dirByExt = make(map[string]*model.DirUser, len(p.snap.Users))
+	for i := range p.snap.Users {
+		d := &p.snap.Users[i]
+		if d.ExternalID == "" {
+			p.skip(model.PhaseProvisioning, model.ActCreateUser, nil, d, "directory entry "+quote(d.DN)+" has no external id; ignored")
+			continue
+		}
+		if _, dup := p.dirByExt[d.ExternalID]; dup {
+			p.skip(model.PhaseProvisioning, model.ActCreateUser, nil, d, "external id "+quote(d.ExternalID)+" appears twice in the directory read; the second entry ("+quote(d.DN)+") is ignored")
+			continue
+		}
+		p.dirByExt[d.ExternalID] = d
+		p.dirUsers = append(p.dirUsers, d)
+	}
+	slices.SortFunc(p.dirUsers, func(a, b *model.DirUser) int { return strings.Compare(a.ExternalID, b.ExternalID) })
+	p.empty = p.snap.Complete && len(p.dirUsers) == 0
+
+	p.users = make([]*model.User, 0, len(p.st.Users))
+	p.userByID = make(map[int64]*model.User, len(p.st.Users))
+	p.managed = map[string]*model.User{}
+	p.usernames = make(map[string]int64, len(p.st.Users))
+	for i := range p.st.Users {
+		u := &p.st.Users[i]
+		p.users = append(p.users, u)
+		p.userByID[u.ID] = u
+		if u.Username != "" {
+			p.usernames[strings.ToLower(u.Username)] = u.ID
+		}
+	}
+	slices.SortFunc(p.users, func(a, b *model.User) int { return cmp.Compare(a.ID, b.ID) })
+	for _, u := range p.users {
+		if u.Managed() && u.SourceID == p.src {
+			if _, dup := p.managed[u.ExternalID]; !dup {
+				p.managed[u.ExternalID] = u
+				if p.snap.Complete && p.dirByExt[u.ExternalID] == nil {
+					p.gone = append(p.gone, u)
+				}
+			}
+		}
+	}
+
+	p.sgByID = make(map[int64]*model.ServiceGroup, len(p.st.ServiceGroups))
+	for i := range p.st.ServiceGroups {
+		p.sgByID[p.st.ServiceGroups[i].ID] = &p.st.ServiceGroups[i]
+	}
+	p.sgMembers = map[int64][]model.Membership{}
+	for _, m := range p.st.ServiceGroupMembers {
+		p.sgMembers[m.UserID] = append(p.sgMembers[m.UserID], m)
+	}
+	for _, ms := range p.sgMembers {
+		slices.SortFunc(ms, func(a, b model.Membership) int { return cmp.Compare(a.GroupID, b.GroupID) })
+	}
+	p.devsByUser = map[int64][]*model.Device{}
+	for i := range p.st.Devices {
+		d := &p.st.Devices[i]
+		if d.UserID != 0 {
+			p.devsByUser[d.UserID] = append(p.devsByUser[d.UserID], d)
+		}
+	}
+	for _, ds := range p.devsByUser {
+		slices.SortFunc(ds, func(a, b *model.Device) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return p
+}
+
+// mine reports whether a mapping belongs to the source being synced; a
+// mapping with SourceID 0 applies to every source.
+func (p *planner) mine(sourceID int64) bool { return sourceID == 0 || sourceID == p.src }
+
+func (p *planner) run() {
+	p.resolveMappings()
+	p.provisioning()
+	p.attributes()
+	p.serviceGroups()
+	p.profiles()
+	p.devices()
+	p.guard()
+}
+
+func (p *planner) plan() *model.Plan {
+	n := 0
+	for _, a := range p.actions {
+		n += len(a)
+	}
+	out := &model.Plan{Actions: make([]model.Action, 0, n)}
+	for i := range p.actions {
+		acts := p.actions[i]
+		slices.SortStableFunc(acts, compareActions)
+		out.Actions = append(out.Actions, acts...)
+	}
+	slices.SortStableFunc(p.skips, compareSkips)
+	out.Skips = p.skips
+	out.Holds = p.holds
+	out.SnapshotHash = SnapshotHash(p.in.Snapshot)
+	out.StateHash = StateHash(p.in.State)
+	return out
+}
+
+func compareActions(a, b model.Action) int {
+	return cmp.Or(
+		strings.Compare(a.ExternalID, b.ExternalID),
+		cmp.Compare(a.UserID, b.UserID),
+		strings.Compare(string(a.Kind), string(b.Kind)),
+		cmp.Compare(a.GroupID, b.GroupID),
+		cmp.Compare(a.DeviceID, b.DeviceID),
+		strings.Compare(a.Attribute, b.Attribute),
+		strings.Compare(a.Reason, b.Reason),
+	)
+}
+
+func compareSkips(a, b model.Skip) int {
+	return cmp.Or(
+		cmp.Compare(phaseIndex(a.Phase), phaseIndex(b.Phase)),
+		strings.Compare(a.ExternalID, b.ExternalID),
+		cmp.Compare(a.UserID, b.UserID),
+		strings.Compare(string(a.Kind), string(b.Kind)),
+		cmp.Compare(a.GroupID, b.GroupID),
+		strings.Compare(a.Reason, b.Reason),
+	)
+}
+
+// act records an action for an existing user u, or for the new user nu.
+func (p *planner) act(a model.Action, u *model.User, nu *model.User) {
+	switch {
+	case u != nil:
+		a.UserID = u.ID
+		a.ExternalID = u.ExternalID
+		a.Username = u.Username
+	case nu != nil:
+		a.ExternalID = nu.ExternalID
+		a.Username = nu.Username
+	}
+	i := phaseIndex(a.Phase)
+	p.actions[i] = append(p.actions[i], a)
+}
+
+// skip records a change not made; u or d (or neither) names the user.
+func (p *planner) skip(ph model.Phase, k model.ActionKind, u *model.User, d *model.DirUser, reason string) {
+	s := model.Skip{Phase: ph, Kind: k, Reason: reason}
+	switch {
+	case u != nil:
+		s.UserID, s.ExternalID, s.Username = u.ID, u.ExternalID, u.Username
+	case d != nil:
+		s.ExternalID, s.Username = d.ExternalID, d.Username
+	}
+	p.skips = append(p.skips, s)
+}
+
+func (p *planner) skipGroup(ph model.Phase, k model.ActionKind, u *model.User, nu *model.User, gid int64, gname, reason string) {
+	s := model.Skip{Phase: ph, Kind: k, GroupID: gid, GroupName: gname, Reason: reason}
+	switch {
+	case u != nil:
+		s.UserID, s.ExternalID, s.Username = u.ID, u.ExternalID, u.Username
+	case nu != nil:
+		s.ExternalID, s.Username = nu.ExternalID, nu.Username
+	}
+	p.skips = append(p.skips, s)
+}
+
+// attrsAfter returns the attributes user u will have after this plan.
+func (p *planner) attrsAfter(u *model.User) model.Attributes {
+	if a, ok := p.future[u.ID]; ok {
+		return a
+	}
+	return u.Attributes
+}
+
+func quote(s string) string { return "\"" + s + "\"" }
+
+// resolveMappings reads the members of every mapped directory group once.
+func (p *planner) resolveMappings() {
+	pms := make([]model.ProvisioningMapping, 0, len(p.st.ProvisioningMappings))
+	for _, m := range p.st.ProvisioningMappings {
+		if p.mine(m.SourceID) {
+			pms = append(pms, m)
+		}
+	}
+	slices.SortStableFunc(pms, func(a, b model.ProvisioningMapping) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), strings.Compare(model.NormalizeDN(a.GroupDN), model.NormalizeDN(b.GroupDN)), cmp.Compare(a.ID, b.ID))
+	})
+	p.provKnown = true
+	for _, m := range pms {
+		members, ok := p.ix.Members(m.GroupDN, m.Nested)
+		p.provMaps = append(p.provMaps, provMap{m: m, found: ok, members: members})
+		if !ok {
+			p.provKnown = false
+			continue
+		}
+		for ext := range members {
+			t := m.AccountType
+			if t != model.AccountDeviceEnabled {
+				t = model.AccountAdministrator
+			}
+			if p.wantType[ext] != model.AccountDeviceEnabled {
+				p.wantType[ext] = t // device-enabled wins over administrator
+			}
+		}
+	}
+
+	gms := make([]model.GroupMapping, 0, len(p.st.GroupMappings))
+	for _, m := range p.st.GroupMappings {
+		if p.mine(m.SourceID) {
+			gms = append(gms, m)
+		}
+	}
+	slices.SortStableFunc(gms, func(a, b model.GroupMapping) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), strings.Compare(model.NormalizeDN(a.GroupDN), model.NormalizeDN(b.GroupDN)), cmp.Compare(a.ID, b.ID))
+	})
+	for _, m := range gms {
+		sm := sgMap{m: m, sg: p.sgByID[m.ServiceGroupID]}
+		switch members, ok := p.ix.Members(m.GroupDN, m.Nested); {
+		case sm.sg == nil:
+			sm.status = mapNoGroup
+		case ok:
+			sm.status, sm.members = mapOK, members
+		case !p.snap.Complete:
+			sm.status = mapUnknown
+		case m.Force:
+			sm.status = mapForced
+		default:
+			sm.status = mapMissing
+		}
+		p.sgMaps = append(p.sgMaps, sm)
+	}
+}
