@@ -70,4 +70,6 @@ type OutboxService interface {
 	// attributes); missing ids are absent from the map.
 	UsersForDelivery(ctx context.Context, ids []int64) (map[int64]User, error)
 	ProductCounts(ctx context.Context, productID int64) (ProductCounts, error)
+	// ReleaseClaims ends every lease owner holds (on shutdown).
+	ReleaseClaims(ctx context.Context, owner string) error
 }
