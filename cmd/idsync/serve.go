@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/web"
+)
+
+// runServe is `idsync serve`: it migrates the database, starts the demo
+// directory with --demo, serves the console until ctx ends and then shuts
+// down gracefully.
+func (m *Main) runServe(ctx context.Context, args []string) error {
+	if err := m.setup(ctx, "serve", args, nil); err != nil {
+		return err
+	}
+	log := m.Logger
+	cfg := m.Config
+	log.Info("serve: database ready", "dialect", m.Store.Dialect())
+
+	if cfg.Demo {
+		if err := m.startDemo(ctx); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	n, err := m.Store.CountAdmins(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	var token string
+	if n == 0 {
+		if token, err = web.NewSetupToken(); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+
+	srv, err := web.New(web.Deps{
+		Store:      m.Store,
+		Logger:     log,
+		Config:     cfg,
+		Metrics:    reg,
+		SetupToken: token,
+		// Syncer, Directory, Products: wired here as their packages land.
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
+	}
+	base := baseURL(ln.Addr().String(), cfg.TLS())
+	log.Info("serve: listening", "url", base)
+	if token != "" {
+		setup := base + "/setup?token=" + token
+		log.Info("serve: no administrator yet; open the one-time setup link", "url", setup)
+		fmt.Fprintf(m.Stdout, "\n  idsync is running. Create the first administrator at:\n\n    %s\n\n", setup)
+	} else {
+		fmt.Fprintf(m.Stdout, "\n  idsync is running. Sign in at %s/login\n\n", base)
+	}
+
+	// Background workers (scheduler, product delivery) start here with ctx.
+
+	err = srv.Serve(ctx, ln)
+	log.Info("serve: stopped")
+	return err
+}
+
+// baseURL turns a listen address into the URL to print: a wildcard host
+// becomes 127.0.0.1 so the link works when pasted on the same machine.
+func baseURL(addr string, tls bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host + ":" + port
+}
+
+// registerDemoSource creates the demo source, or updates the existing
+// one's URLs (its port changes on every start), so that there is exactly one.
+func (m *Main) registerDemoSource(ctx context.Context, src model.Source) error {
+	ctx = model.WithActor(ctx, "demo")
+	sources, err := m.Store.ListSources(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: demo source: %w", err)
+	}
+	for _, s := range sources {
+		if !s.Demo {
+			continue
+		}
+		full, err := m.Store.GetSource(ctx, s.ID)
+		if err != nil {
+			return fmt.Errorf("serve: demo source: %w", err)
+		}
+		full.URLs = src.URLs
+		full.BindDN = src.BindDN
+		full.BindPassword = src.BindPassword
+		if err := m.Store.UpdateSource(ctx, full); err != nil {
+			return fmt.Errorf("serve: demo source: %w", err)
+		}
+		m.Logger.Info("serve: demo source updated", "id", full.ID, "url", strings.Join(full.URLs, " "))
+		return nil
+	}
+	if err := m.Store.CreateSource(ctx, &src); err != nil {
+		return fmt.Errorf("serve: demo source: %w", err)
+	}
+	m.Logger.Info("serve: demo source registered", "id", src.ID, "url", strings.Join(src.URLs, " "))
+	return nil
+}

@@ -1,0 +1,73 @@
+package web
+
+// routes registers every route of the console, in one list. Public routes
+// come first; everything in the signed-in group requires a session, and
+// requireLogin refuses state-changing methods to auditors. Add your area's
+// routes under its comment; the route-walk test (routes_test.go) checks
+// each new route automatically.
+func (s *Server) routes() {
+	e := s.echo
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.loadSession, s.checkCSRF)
+
+	// Public: operations, static files, sign-in and first-admin setup.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler())
+	e.GET("/static/*", s.staticHandler())
+	e.GET("/login", s.showLoginPage)
+	e.POST("/login", s.login)
+	e.GET("/setup", s.showSetupPage)
+	e.POST("/setup", s.setup)
+
+	// Signed in (admins and auditors; auditors read only).
+	a := e.Group("", s.requireLogin)
+	a.POST("/logout", s.logout)
+	a.GET("/", s.showDashboard)
+
+	// Users, devices, service groups, profiles, attributes, settings,
+	// audit (object pages).
+	a.GET("/users", s.showUsersPage)
+	a.GET("/users/new", s.showCreateUserPage, s.requireAdmin)
+	a.POST("/users", s.createUser)
+	a.GET("/users/:id", s.showUserPage)
+	a.POST("/users/:id", s.updateUser)
+	a.POST("/users/:id/delete", s.deleteUser)
+	a.POST("/users/:id/service-group", s.setUserServiceGroup)
+	a.POST("/users/:id/profiles", s.addUserProfile)
+	a.POST("/users/:id/profiles/:pid/delete", s.removeUserProfile)
+	a.POST("/users/:id/devices", s.assignUserDevice)
+	a.GET("/devices", s.showDevicesPage)
+	a.GET("/devices/new", s.showCreateDevicePage, s.requireAdmin)
+	a.POST("/devices", s.createDevice)
+	a.GET("/devices/:id", s.showDevicePage)
+	a.POST("/devices/:id", s.updateDevice)
+	a.POST("/devices/:id/delete", s.deleteDevice)
+	a.POST("/devices/:id/assign", s.assignDevice)
+	a.POST("/devices/:id/unassign", s.unassignDevice)
+	for _, ops := range []groupOps{s.serviceGroupOps(), s.profileOps()} {
+		p := ops.kind.Path
+		a.GET(p, s.showGroupsPage(ops))
+		a.GET(p+"/new", s.showCreateGroupPage(ops), s.requireAdmin)
+		a.POST(p, s.createGroup(ops))
+		a.GET(p+"/:id", s.showGroupPage(ops))
+		a.POST(p+"/:id", s.updateGroup(ops))
+		a.POST(p+"/:id/delete", s.deleteGroup(ops))
+		a.POST(p+"/:id/members", s.addGroupMember(ops))
+		a.POST(p+"/:id/members/:uid/delete", s.removeGroupMember(ops))
+	}
+	a.GET("/attributes", s.showAttributesPage)
+	a.POST("/attributes", s.createAttribute)
+	a.GET("/attributes/:id", s.showAttributePage)
+	a.POST("/attributes/:id", s.updateAttribute)
+	a.POST("/attributes/:id/delete", s.deleteAttribute)
+	a.GET("/settings", s.showSettingsPage)
+	a.POST("/settings", s.updateSettings)
+	a.POST("/settings/toggle", s.toggleSetting)
+	a.GET("/audit", s.showAuditPage)
+
+	// Sources and mappings (directory).
+
+	// Sync, runs, refresh one user (sync engine).
+
+	// Products.
+}

@@ -1,0 +1,179 @@
+// Package web is idsync's admin console: an echo server rendering templ
+// pages, with htmx for in-place updates. Every route is listed in
+// routes.go; one file per resource holds its handlers.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/idsync/idsync/internal/auth"
+	"github.com/idsync/idsync/internal/config"
+	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/store"
+)
+
+// Syncer is what the console asks of the sync engine (internal/syncer).
+type Syncer interface {
+	Preview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
+	Apply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
+	RefreshUser(ctx context.Context, userID int64) (*model.Run, error)
+}
+
+// Directory is what the console asks of the directory client
+// (internal/directory). The sources pages add the methods they call.
+type Directory interface{}
+
+// Products is what the console asks of product delivery
+// (internal/products). The products pages add the methods they call.
+type Products interface{}
+
+// Deps are the server's collaborators. Store, Logger and Config are
+// required; the others may be nil until their packages are wired in, and
+// the pages that need them answer 503 meanwhile.
+type Deps struct {
+	Store   *store.Store
+	Logger  *slog.Logger
+	Config  *config.Config
+	Metrics *prometheus.Registry // the server registers its collectors here; nil = a private registry
+
+	Syncer    Syncer
+	Directory Directory
+	Products  Products
+
+	// SetupToken, when not empty and no admin exists, lets /setup?token=…
+	// create the first admin once.
+	SetupToken string
+	// Now is the clock (tests pass a fake one); nil = time.Now.
+	Now func() time.Time
+}
+
+// Server is the console. Create it with New; it serves through Handler.
+type Server struct {
+	echo     *echo.Echo
+	store    *store.Store
+	log      *slog.Logger
+	cfg      *config.Config
+	registry *prometheus.Registry
+	metrics  *httpMetrics
+	sessions *sessions.CookieStore
+	now      func() time.Time
+
+	syncer    Syncer
+	directory Directory
+	products  Products
+
+	loginByUser *auth.Limiter
+	loginByIP   *auth.Limiter
+
+	setupMu    sync.Mutex
+	setupToken string // "" once used or when not offered
+}
+
+// New builds the server and registers every route. It fails when a
+// required dependency is missing or the metrics cannot be registered.
+func New(d Deps) (*Server, error) {
+	if d.Store == nil || d.Config == nil {
+		return nil, errors.New("web: new: Store and Config are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{
+		echo:        echo.New(),
+		store:       d.Store,
+		log:         d.Logger,
+		cfg:         d.Config,
+		registry:    d.Metrics,
+		now:         d.Now,
+		syncer:      d.Syncer,
+		directory:   d.Directory,
+		products:    d.Products,
+		loginByUser: auth.NewLimiter(d.Config.LoginMaxFailures, d.Config.LoginWindow, d.Now),
+		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
+		setupToken:  d.SetupToken,
+	}
+	var err error
+	if s.metrics, err = newHTTPMetrics(d.Metrics); err != nil {
+		return nil, err
+	}
+	s.sessions = newSessionStore(d.Config)
+	s.echo.HideBanner = true
+	s.echo.HidePort = true
+	s.echo.HTTPErrorHandler = s.handleError
+	// The real client address comes from the connection; a proxy that sets
+	// X-Forwarded-For must be configured explicitly, so the rate limit per
+	// IP cannot be dodged with a forged header.
+	s.echo.IPExtractor = echo.ExtractIPDirect()
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the http.Handler serving the console.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Echo exposes the router (tests walk its routes).
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully, waiting
+// up to Config.ShutdownTimeout for requests in flight. It returns nil after
+// a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      5 * time.Minute, // report downloads can be large
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLS() {
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("web: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web: serve: %w", err)
+	}
+	return nil
+}
+
+// NewSetupToken returns a random one-time token for the first-admin setup page.
+func NewSetupToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("web: setup token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
