@@ -173,10 +173,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/ServiceProviderConfig" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", contentType)
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"schemas": []string{schemaSPConfig},
-			"patch":   map[string]any{"supported": true},
-			"bulk":    map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-			"filter":  map[string]any{"supported": true, "maxResults": 200},
+			"schemas":        []string{schemaSPConfig},
+			"patch":          map[string]any{"supported": true},
+			"bulk":           map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+			"filter":         map[string]any{"supported": true, "maxResults": 200},
 			"changePassword": map[string]any{"supported": false},
 			"sort":           map[string]any{"supported": false},
 			"etag":           map[string]any{"supported": true},
