@@ -198,5 +198,17 @@ func tlsDetail(err error) (Kind, string, bool) {
 	if errors.As(err, &ae) {
 		return KindTLS, "the server rejected the TLS handshake: " + ae.Error(), true
 	}
-	return "", "", false
+	// go-ldap's StartTLS flattens the handshake error into text.
+	msg := err.Error()
+	switch {
+	case !strings.Contains(msg, "TLS handshake failed") && !strings.Contains(msg, "tls:"):
+		return "", "", false
+	case strings.Contains(msg, "unknown authority"):
+		return KindTLS, "certificate signed by an untrusted authority", true
+	case strings.Contains(msg, "expired") || strings.Contains(msg, "not yet valid"):
+		return KindTLS, "certificate expired or not yet valid", true
+	case strings.Contains(msg, "certificate is valid for") || strings.Contains(msg, "doesn't contain any IP SANs"):
+		return KindTLS, "certificate does not match the host name", true
+	}
+	return KindTLS, "handshake failed", true
 }
