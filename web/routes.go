@@ -18,10 +18,11 @@ func (s *Server) routes() {
 	e.POST("/login", s.login)
 	e.GET("/setup", s.showSetupPage)
 	e.POST("/setup", s.setup)
+	// Signing out needs no role, only the CSRF token (an auditor may sign out).
+	e.POST("/logout", s.logout)
 
 	// Signed in (admins and auditors; auditors read only).
 	a := e.Group("", s.requireLogin)
-	a.POST("/logout", s.logout)
 	a.GET("/", s.showDashboard)
 
 	// Users, devices, service groups, profiles, attributes, settings,
