@@ -513,7 +513,7 @@ func TestBuildRules(t *testing.T) {
 					{ID: 100, Name: "alice-phone", UserID: idAlice, Attributes: model.Attributes{model.AttrLocation: "Berlin"}},
 					{ID: 101, Name: "alice-laptop", UserID: idAlice, Attributes: model.Attributes{model.AttrLocation: "Munich"}}, // already has it
 					{ID: 102, Name: "bob-phone", UserID: idBob, Attributes: model.Attributes{model.AttrLocation: "Rome"}},        // bob unchanged
-					{ID: 103, Name: "spare", Attributes: model.Attributes{model.AttrLocation: "Berlin"}},                        // unassigned
+					{ID: 103, Name: "spare", Attributes: model.Attributes{model.AttrLocation: "Berlin"}},                         // unassigned
 				}
 				f.dirUser("alice").Attributes[model.AttrLocation] = "Munich"
 				f.dirUser("alice").Attributes[model.AttrTitle] = "Boss" // not an enterprise-group key
