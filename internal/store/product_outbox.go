@@ -1,0 +1,445 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/idsync/idsync/internal/model"
+)
+
+// The product outbox is level-triggered: product_user_state holds, per
+// (product, user), the version the product should have (wanted_version) and
+// the one it has (delivered_version). Changes raise wanted_version in the
+// transaction of the change; the dispatcher delivers the latest state of
+// every pair where wanted > delivered. A crash between commit and delivery
+// therefore loses nothing, and many changes to one user collapse into one
+// delivery of its newest state.
+
+// bumpProductVersions is called in the transaction of every user create,
+// update and delete (and membership change), after users.version has been
+// bumped, with the ids of the users concerned; deleted is true for a delete,
+// in which case it is called before the user row is removed. It raises
+// each assigned product's wanted version for these users (SPEC §9); users
+// who left a product's assignment are marked for deactivation. With
+// Settings.AutoProductSync off it does nothing (manual sync still works).
+// An error aborts the whole change.
+func bumpProductVersions(tx *gorm.DB, userIDs []int64, deleted bool) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	on, err := autoProductSync(tx)
+	if err != nil || !on {
+		return err
+	}
+	for chunk := range slices.Chunk(userIDs, 5000) {
+		if deleted {
+			// Only pairs the products know of need a delete.
+			err := tx.Exec(`UPDATE product_user_state SET deleted = TRUE, wanted_version = wanted_version + 1,
+				attempts = 0, next_attempt_at = 0, last_error = ''
+				WHERE user_id IN ? AND NOT deleted`, chunk).Error
+			if err != nil {
+				return fmt.Errorf("store: products: mark deleted: %w", err)
+			}
+			continue
+		}
+		if _, err := markPending(tx, nil, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func autoProductSync(tx *gorm.DB) (bool, error) {
+	var vals []string
+	if err := tx.Raw("SELECT value FROM settings WHERE key = 'auto_product_sync'").Scan(&vals).Error; err != nil {
+		return false, fmt.Errorf("store: products: read auto_product_sync: %w", err)
+	}
+	return len(vals) == 0 || vals[0] != "false", nil
+}
+
+// autoMarkProduct marks a product's users pending when automatic product
+// sync is on (a new product, or a changed assignment).
+func autoMarkProduct(tx *gorm.DB, productID int64) error {
+	on, err := autoProductSync(tx)
+	if err != nil || !on {
+		return err
+	}
+	_, err = markPending(tx, []int64{productID}, nil)
+	return err
+}
+
+// assignedSQL is true when user u is assigned to product p.
+const assignedSQL = `(p.all_users OR EXISTS (SELECT 1 FROM product_service_groups psg
+	JOIN service_group_members m ON m.service_group_id = psg.service_group_id
+	WHERE psg.product_id = p.id AND m.user_id = u.id))`
+
+// markPending raises the wanted version of the (product, user) pairs of
+// enabled products in productIDs (nil: all) and users in userIDs (nil: all),
+// in two statements whatever the number of users: assigned users are
+// upserted, pairs whose user left the assignment are marked to deactivate.
+// It returns the number of pairs marked.
+func markPending(tx *gorm.DB, productIDs, userIDs []int64) (int, error) {
+	var (
+		where []string
+		args  []any
+	)
+	where = append(where, "p.enabled")
+	if productIDs != nil {
+		if len(productIDs) == 0 {
+			return 0, nil
+		}
+		where = append(where, "p.id IN ?")
+		args = append(args, productIDs)
+	}
+	if userIDs != nil {
+		if len(userIDs) == 0 {
+			return 0, nil
+		}
+		where = append(where, "u.id IN ?")
+		args = append(args, userIDs)
+	}
+	where = append(where, assignedSQL)
+	res := tx.Exec(`INSERT INTO product_user_state (product_id, user_id, username, wanted_version, assigned, deleted, next_attempt_at)
+		SELECT p.id, u.id, u.username, u.version, TRUE, FALSE, 0
+		FROM products p CROSS JOIN users u
+		WHERE `+strings.Join(where, " AND ")+`
+		ON CONFLICT (product_id, user_id) DO UPDATE SET
+			username = excluded.username,
+			wanted_version = CASE WHEN excluded.wanted_version > product_user_state.wanted_version
+				THEN excluded.wanted_version ELSE product_user_state.wanted_version + 1 END,
+			assigned = TRUE, deleted = FALSE, attempts = 0, next_attempt_at = 0, last_error = ''`, args...)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: products: mark pending: %w", res.Error)
+	}
+	n := int(res.RowsAffected)
+
+	// Pairs of enabled products whose user is no longer assigned: deactivate.
+	uwhere := []string{"s.assigned", "NOT s.deleted",
+		"s.product_id IN (SELECT id FROM products WHERE enabled AND NOT all_users)"}
+	var uargs []any
+	if productIDs != nil {
+		uwhere = append(uwhere, "s.product_id IN ?")
+		uargs = append(uargs, productIDs)
+	}
+	if userIDs != nil {
+		uwhere = append(uwhere, "s.user_id IN ?")
+		uargs = append(uargs, userIDs)
+	}
+	uwhere = append(uwhere, `NOT EXISTS (SELECT 1 FROM product_service_groups psg
+		JOIN service_group_members m ON m.service_group_id = psg.service_group_id
+		WHERE psg.product_id = s.product_id AND m.user_id = s.user_id)`)
+	res = tx.Exec(`UPDATE product_user_state SET assigned = FALSE, wanted_version = wanted_version + 1,
+		attempts = 0, next_attempt_at = 0, last_error = ''
+		WHERE (product_id, user_id) IN (SELECT s.product_id, s.user_id FROM product_user_state s WHERE `+
+		strings.Join(uwhere, " AND ")+`)`, uargs...)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: products: mark unassigned: %w", res.Error)
+	}
+	return n + int(res.RowsAffected), nil
+}
+
+// MarkAllPending marks every assigned user of the given enabled products
+// (nil or empty: every enabled product) pending, in one transaction, and
+// records it in the audit log. Manual sync works with automatic sync off.
+func (s *Store) MarkAllPending(ctx context.Context, productIDs []int64) (int, error) {
+	if len(productIDs) == 0 {
+		productIDs = nil
+	}
+	var n int
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var err error
+		if n, err = markPending(tx, productIDs, nil); err != nil {
+			return err
+		}
+		return audit(ctx, tx, "sync_all", "product", singleID(productIDs),
+			fmt.Sprintf("sync all users to %s: %d pairs marked", productsLabel(productIDs), n), nil, nil)
+	})
+	return n, err
+}
+
+// MarkUsersPending marks the given users pending for the given products
+// (nil or empty: every enabled product they are assigned to).
+func (s *Store) MarkUsersPending(ctx context.Context, productIDs []int64, userIDs []int64) (int, error) {
+	if len(productIDs) == 0 {
+		productIDs = nil
+	}
+	if len(userIDs) == 0 {
+		return 0, model.Invalid(map[string]string{"user_ids": "select at least one user"})
+	}
+	var n int
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		for chunk := range slices.Chunk(userIDs, 5000) {
+			m, err := markPending(tx, productIDs, chunk)
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return audit(ctx, tx, "sync_users", "product", singleID(productIDs),
+			fmt.Sprintf("sync %d selected users to %s: %d pairs marked", len(userIDs), productsLabel(productIDs), n), nil, nil)
+	})
+	return n, err
+}
+
+func singleID(ids []int64) int64 {
+	if len(ids) == 1 {
+		return ids[0]
+	}
+	return 0
+}
+
+func productsLabel(ids []int64) string {
+	if len(ids) == 0 {
+		return "all products"
+	}
+	return fmt.Sprintf("products %v", ids)
+}
+
+type claimRow struct {
+	ProductID        int64
+	UserID           int64
+	Username         string
+	WantedVersion    int64
+	DeliveredVersion int64
+	Assigned         bool
+	Deleted          bool
+	RemoteID         string
+	RemoteVersion    string
+	Attempts         int
+	NextAttemptAt    int64
+	LastError        string
+}
+
+const claimCols = "product_id, user_id, username, wanted_version, delivered_version, assigned, deleted, remote_id, remote_version, attempts, next_attempt_at, last_error"
+
+// ClaimDeliveries leases up to limit due pending pairs of a product to
+// owner until now+lease. On PostgreSQL rows locked by another replica's
+// claim are skipped (FOR UPDATE SKIP LOCKED); on SQLite the single UPDATE
+// runs under the database write lock. A leased pair is not claimable until
+// its lease ends, so one pair is never delivered twice at once.
+func (s *Store) ClaimDeliveries(ctx context.Context, productID int64, owner string, limit int, lease time.Duration) ([]model.DeliveryClaim, error) {
+	nowMS := time.Now().UnixMilli()
+	until := nowMS + lease.Milliseconds()
+	var rows []claimRow
+	var q string
+	if s.dialect == DialectPostgres {
+		q = `UPDATE product_user_state s SET locked_until = ?, lock_owner = ?
+			FROM (SELECT product_id, user_id FROM product_user_state
+				WHERE product_id = ? AND wanted_version > delivered_version AND next_attempt_at <= ? AND locked_until <= ?
+				ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED) c
+			WHERE s.product_id = c.product_id AND s.user_id = c.user_id
+			RETURNING s.product_id, s.user_id, s.username, s.wanted_version, s.delivered_version, s.assigned, s.deleted,
+				s.remote_id, s.remote_version, s.attempts, s.next_attempt_at, s.last_error`
+	} else {
+		q = `UPDATE product_user_state SET locked_until = ?, lock_owner = ?
+			WHERE (product_id, user_id) IN (SELECT product_id, user_id FROM product_user_state
+				WHERE product_id = ? AND wanted_version > delivered_version AND next_attempt_at <= ? AND locked_until <= ?
+				ORDER BY next_attempt_at LIMIT ?)
+			RETURNING ` + claimCols
+	}
+	if err := s.db.WithContext(ctx).Raw(q, until, owner, productID, nowMS, nowMS, limit).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: claim deliveries for product %d: %w", productID, err)
+	}
+	out := make([]model.DeliveryClaim, len(rows))
+	for i, r := range rows {
+		out[i] = model.DeliveryClaim{
+			DeliveryState: model.DeliveryState{
+				ProductID: r.ProductID, UserID: r.UserID, WantedVersion: r.WantedVersion,
+				DeliveredVersion: r.DeliveredVersion, Deleted: r.Deleted, RemoteID: r.RemoteID,
+				Attempts: r.Attempts, NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(), LastError: r.LastError,
+			},
+			Username: r.Username, Assigned: r.Assigned, RemoteVersion: r.RemoteVersion,
+		}
+	}
+	return out, nil
+}
+
+type deliveryRow struct {
+	ID        int64 `gorm:"primaryKey"`
+	ProductID int64
+	UserID    int64
+	Username  string
+	Method    string
+	URL       string `gorm:"column:url"`
+	Status    int
+	Error     string
+	LatencyMS int `gorm:"column:latency_ms"`
+	Request   string
+	Response  string
+	At        time.Time
+}
+
+func (deliveryRow) TableName() string { return "product_deliveries" }
+
+// CompleteDeliveries records the outcomes of owner's claims in one
+// transaction and releases them. A delivered pair gets delivered_version =
+// the version claimed: if the user changed meanwhile it stays pending.
+// A failed pair is retried after o.RetryAfter.
+func (s *Store) CompleteDeliveries(ctx context.Context, owner string, outcomes []model.DeliveryOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	nowMS := time.Now().UnixMilli()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		logs := make([]deliveryRow, 0, len(outcomes))
+		for _, o := range outcomes {
+			var err error
+			if o.OK {
+				err = tx.Exec(`UPDATE product_user_state SET
+					delivered_version = CASE WHEN ? > delivered_version THEN ? ELSE delivered_version END,
+					remote_id = ?, remote_version = ?, attempts = 0, last_error = '', next_attempt_at = 0,
+					locked_until = 0, lock_owner = ''
+					WHERE product_id = ? AND user_id = ? AND lock_owner = ?`,
+					o.Version, o.Version, o.RemoteID, o.RemoteVersion, o.ProductID, o.UserID, owner).Error
+			} else {
+				err = tx.Exec(`UPDATE product_user_state SET
+					remote_id = ?, remote_version = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
+					locked_until = 0, lock_owner = ''
+					WHERE product_id = ? AND user_id = ? AND lock_owner = ?`,
+					o.RemoteID, o.RemoteVersion, truncateText(o.Error, 1000), nowMS+o.RetryAfter.Milliseconds(),
+					o.ProductID, o.UserID, owner).Error
+			}
+			if err != nil {
+				return fmt.Errorf("store: complete delivery %d/%d: %w", o.ProductID, o.UserID, err)
+			}
+			l := o.Log
+			at := l.At
+			if at.IsZero() {
+				at = now()
+			}
+			logs = append(logs, deliveryRow{
+				ProductID: o.ProductID, UserID: o.UserID, Username: l.Username, Method: l.Method, URL: l.URL,
+				Status: l.Status, Error: truncateText(l.Error, 1000), LatencyMS: l.LatencyMS,
+				Request: truncateText(l.Request, 4096), Response: truncateText(l.Response, 1024), At: at.UTC(),
+			})
+		}
+		if err := tx.CreateInBatches(&logs, 500).Error; err != nil {
+			return fmt.Errorf("store: delivery log: %w", err)
+		}
+		return nil
+	})
+}
+
+// ReleaseClaims ends every lease held by owner (on shutdown), so another
+// dispatcher can take the pairs at once instead of after the lease.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE product_user_state SET locked_until = 0, lock_owner = ''
+		WHERE lock_owner = ?`, owner).Error
+	if err != nil {
+		return fmt.Errorf("store: release claims: %w", err)
+	}
+	return nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// cut on a rune boundary
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// ProductCounts counts a product's pairs: all, pending, failed (pending
+// after a failed attempt) and delivered.
+func (s *Store) ProductCounts(ctx context.Context, productID int64) (model.ProductCounts, error) {
+	db := s.db.WithContext(ctx)
+	var c struct {
+		Pairs   int
+		Pending int
+		Failed  int
+	}
+	if err := db.Raw(`SELECT COUNT(*) AS pairs FROM product_user_state WHERE product_id = ?`, productID).Scan(&c.Pairs).Error; err != nil {
+		return model.ProductCounts{}, fmt.Errorf("store: product counts: %w", err)
+	}
+	err := db.Raw(`SELECT COUNT(*) AS pending, COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS failed
+		FROM product_user_state WHERE product_id = ? AND wanted_version > delivered_version`, productID).Scan(&c).Error
+	if err != nil {
+		return model.ProductCounts{}, fmt.Errorf("store: product counts: %w", err)
+	}
+	return model.ProductCounts{Pairs: c.Pairs, Pending: c.Pending, Failed: c.Failed, Delivered: c.Pairs - c.Pending}, nil
+}
+
+// RetryFailed makes every failed pair of the product due now.
+func (s *Store) RetryFailed(ctx context.Context, productID int64) (int, error) {
+	var n int
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE product_user_state SET next_attempt_at = 0, attempts = 0
+			WHERE product_id = ? AND wanted_version > delivered_version AND attempts > 0`, productID)
+		if res.Error != nil {
+			return fmt.Errorf("store: retry failed: %w", res.Error)
+		}
+		n = int(res.RowsAffected)
+		return audit(ctx, tx, "retry_failed", "product", productID, fmt.Sprintf("retry %d failed deliveries", n), nil, nil)
+	})
+	return n, err
+}
+
+// ListDeliveries returns one page of a product's delivery log, newest
+// first. Search matches the username.
+func (s *Store) ListDeliveries(ctx context.Context, productID int64, q model.ListQuery) ([]model.Delivery, int, error) {
+	q = q.Normalize()
+	where := s.db.WithContext(ctx).Model(&deliveryRow{}).Where("product_id = ?", productID)
+	if p := likePattern(q.Search); p != "" {
+		where = where.Where(`lower(username) LIKE ? ESCAPE '\'`, p)
+	}
+	var total int64
+	if err := where.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("store: count deliveries: %w", err)
+	}
+	var rows []deliveryRow
+	if err := where.Session(&gorm.Session{}).Order("id DESC").Limit(q.PerPage).Offset(q.Offset()).Find(&rows).Error; err != nil {
+		return nil, 0, fmt.Errorf("store: list deliveries: %w", err)
+	}
+	out := make([]model.Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = model.Delivery{ID: r.ID, ProductID: r.ProductID, UserID: r.UserID, Username: r.Username,
+			Method: r.Method, URL: r.URL, Status: r.Status, Error: r.Error, LatencyMS: r.LatencyMS,
+			Request: r.Request, Response: r.Response, At: r.At.UTC()}
+	}
+	return out, int(total), nil
+}
+
+// UsersForDelivery loads the latest state of the given users with their
+// attributes; ids that no longer exist are absent from the map.
+func (s *Store) UsersForDelivery(ctx context.Context, ids []int64) (map[int64]model.User, error) {
+	db := s.db.WithContext(ctx)
+	out := make(map[int64]model.User, len(ids))
+	for chunk := range slices.Chunk(ids, 5000) {
+		var rows []userRow
+		if err := db.Where("id IN ?", chunk).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("store: users for delivery: %w", err)
+		}
+		users, err := s.usersWithAttrs(db, rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			out[u.ID] = u
+		}
+	}
+	return out, nil
+}
+
+// DeliveryStates returns the outbox rows of a user (for the user page).
+func (s *Store) DeliveryStates(ctx context.Context, userID int64) ([]model.DeliveryState, error) {
+	var rows []claimRow
+	if err := s.db.WithContext(ctx).Raw(`SELECT `+claimCols+` FROM product_user_state WHERE user_id = ? ORDER BY product_id`, userID).
+		Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: delivery states: %w", err)
+	}
+	out := make([]model.DeliveryState, len(rows))
+	for i, r := range rows {
+		out[i] = model.DeliveryState{ProductID: r.ProductID, UserID: r.UserID, WantedVersion: r.WantedVersion,
+			DeliveredVersion: r.DeliveredVersion, Deleted: r.Deleted, RemoteID: r.RemoteID, Attempts: r.Attempts,
+			NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(), LastError: r.LastError}
+	}
+	return out, nil
+}
