@@ -1,0 +1,127 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/idsync/idsync/internal/directory"
+	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/syncplan"
+)
+
+// managedUser returns user userID and their source, or EINVALID when sync
+// never changes the user (local and system accounts).
+func (s *Syncer) managedUser(ctx context.Context, userID int64) (*model.User, *model.Source, error) {
+	u, err := s.st.GetUser(ctx, userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !u.Managed() {
+		return u, nil, model.Errorf(model.EINVALID, "%s is a %s account: sync never changes it.", u.Username, u.Origin)
+	}
+	src, err := s.st.GetSource(ctx, u.SourceID)
+	if err != nil {
+		return u, nil, err
+	}
+	return u, src, nil
+}
+
+// RefreshUser reads user userID from the directory now and applies their
+// changes alone (attributes, groups, profiles, devices; products follow
+// from the version bump), as a refresh_user run whose items are the short
+// report. ECONFLICT while an apply runs; EINVALID for local and system
+// accounts; a user gone from the directory gives a failed run (the next
+// full sync deprovisions them as configured).
+func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, error) {
+	u, src, err := s.managedUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.st.TryApplyLock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	run := &model.Run{Kind: model.RunRefresh, Trigger: model.TriggerAdmin, Actor: model.ActorFrom(ctx), SourceID: src.ID, UserID: u.ID,
+		Status: model.RunRunning, Phase: model.PhaseAttributes}
+	if err := s.st.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("syncer: refresh user: %w", err)
+	}
+	rl := s.newLog(run.ID)
+	rl.printf("refresh user %s", u.Username)
+	snap, err := s.dir.ReadUser(ctx, src, u.ExternalID)
+	if err != nil {
+		if directory.ErrorKind(err) == directory.KindNotFound {
+			err = model.Errorf(model.ENOTFOUND, "%s is no longer in the directory %q; nothing was changed now — the next full sync deprovisions them as configured.", u.Username, src.Name)
+		}
+		return s.fail(ctx, run, rl, err)
+	}
+	state, err := s.st.LoadUserState(ctx, u.ID)
+	if err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	plan := syncplan.Build(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Now: s.now()})
+	describePlan(run, plan)
+	rl.printf("plan: %d actions, %d changes not performed", len(plan.Actions), len(plan.Skips))
+	if len(plan.Holds) > 0 {
+		if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "not performed: held")); err != nil {
+			return s.fail(ctx, run, rl, err)
+		}
+		run.Status = model.RunHeld
+		run.Error = model.ErrorMessage(holdError(plan.Holds))
+		return s.finish(ctx, run, rl)
+	}
+	return s.execute(ctx, run, rl, plan, nil, state)
+}
+
+// Explain answers "Why?" for user userID (SPEC §7) from a fresh read of the
+// user in the directory and the current data. A user gone from the directory
+// is explained as such; local and system accounts say sync leaves them alone.
+func (s *Syncer) Explain(ctx context.Context, userID int64) (syncplan.Explanation, error) {
+	u, src, err := s.managedUser(ctx, userID)
+	if err != nil {
+		if u != nil && model.ErrorCode(err) == model.EINVALID {
+			return syncplan.Explanation{UserID: u.ID, Username: u.Username, Found: true,
+				Notes: []string{model.ErrorMessage(err)}}, nil
+		}
+		return syncplan.Explanation{}, err
+	}
+	snap, err := s.dir.ReadUser(ctx, src, u.ExternalID)
+	if err != nil {
+		if directory.ErrorKind(err) != directory.KindNotFound {
+			return syncplan.Explanation{}, err
+		}
+		snap = &model.Snapshot{SourceID: src.ID, ReadAt: s.now(), Complete: false}
+	}
+	state, err := s.st.LoadUserState(ctx, u.ID)
+	if err != nil {
+		return syncplan.Explanation{}, err
+	}
+	return syncplan.Explain(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Now: s.now()}, u.ID), nil
+}
+
+// PreviewReconcile plans "Reconcile devices now" (SPEC §6) and stores it as
+// a reconcile run that Apply executes like a preview.
+func (s *Syncer) PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*model.Run, error) {
+	run := &model.Run{Kind: model.RunReconcile, Trigger: trig, Actor: model.ActorFrom(ctx), Status: model.RunRunning, Phase: model.PhaseDevices}
+	if err := s.st.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("syncer: reconcile: %w", err)
+	}
+	rl := s.newLog(run.ID)
+	state, err := s.loadState(ctx, rl)
+	if err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	plan := syncplan.ReconcileDevices(state)
+	describePlan(run, plan)
+	rl.printf("reconcile plan: %d device or user updates, %d conflicts or skips", len(plan.Actions), len(plan.Skips))
+	if err := s.st.SaveRunPlan(ctx, run.ID, plan); err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "")); err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	run.Status = model.RunPlanned
+	run.Total = len(plan.Actions)
+	return s.finish(ctx, run, rl)
+}

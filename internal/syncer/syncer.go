@@ -1,0 +1,592 @@
+// Package syncer runs directory syncs: it reads the directory, loads the
+// state, asks syncplan for a plan, stores the plan as a preview run and
+// applies a stored plan in batches, one apply at a time across replicas.
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idsync/idsync/internal/directory"
+	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/store"
+	"github.com/idsync/idsync/internal/syncplan"
+)
+
+// DefaultBatchSize is how many actions one apply transaction executes.
+const DefaultBatchSize = 1000
+
+// AuditActor is the actor recorded in the audit entries of sync changes.
+const AuditActor = "sync"
+
+// Syncer runs previews and applies. It is safe for concurrent use.
+type Syncer struct {
+	st        *store.Store
+	dir       *directory.Client
+	log       *slog.Logger
+	batchSize int
+	now       func() time.Time
+
+	mu      sync.Mutex
+	cancels map[int64]context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns a Syncer over st and dir, logging to logger (nil: discard).
+func New(st *store.Store, dir *directory.Client, logger *slog.Logger) *Syncer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{st: st, dir: dir, log: logger, batchSize: DefaultBatchSize, now: time.Now, cancels: map[int64]context.CancelFunc{}}
+}
+
+// SetBatchSize sets how many actions one transaction applies (n < 1: the default).
+func (s *Syncer) SetBatchSize(n int) {
+	if n < 1 {
+		n = DefaultBatchSize
+	}
+	s.batchSize = n
+}
+
+// runLog collects a run's log lines (stored with the run) and mirrors them
+// to the process log.
+type runLog struct {
+	b   strings.Builder
+	log *slog.Logger
+	now func() time.Time
+}
+
+func (l *runLog) printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(&l.b, "%s %s\n", l.now().UTC().Format("15:04:05.000"), msg)
+	l.log.Info(msg)
+}
+
+func (s *Syncer) newLog(runID int64) *runLog {
+	return &runLog{log: s.log.With("run", runID), now: s.now}
+}
+
+// Preview reads source sourceID, plans against the current data and stores
+// the plan as a preview run (status planned, or held when the guard found
+// something). It changes no user, group or device. A failed, timed-out or
+// empty directory read gives a failed run (returned together with the
+// error, whose message names the cause).
+func (s *Syncer) Preview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error) {
+	run := &model.Run{Kind: model.RunPreview, Trigger: trig, Actor: model.ActorFrom(ctx), SourceID: sourceID, Status: model.RunRunning, Phase: model.PhaseProvisioning}
+	if err := s.st.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("syncer: preview: %w", err)
+	}
+	rl := s.newLog(run.ID)
+	snap, state, plan, err := s.planSource(ctx, run, rl)
+	if err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	_ = snap
+	_ = state
+	if err := s.st.SaveRunPlan(ctx, run.ID, plan); err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "")); err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	run.Status = model.RunPlanned
+	if len(plan.Holds) > 0 {
+		run.Status = model.RunHeld
+		for _, h := range plan.Holds {
+			rl.printf("HOLD %s: %s", h.Code, h.Message)
+		}
+	}
+	run.Total = len(plan.Actions)
+	return s.finish(ctx, run, rl)
+}
+
+// planSource reads the directory and the state, builds the plan and fills
+// run's counts, holds and hashes.
+func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*model.Snapshot, *model.State, *model.Plan, error) {
+	src, err := s.st.GetSource(ctx, run.SourceID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	snap, err := s.readDirectory(ctx, src, rl)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	state, err := s.loadState(ctx, rl)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	base, err := s.baseline(ctx, src.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	start := time.Now()
+	plan := syncplan.Build(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Baseline: base, Now: s.now()})
+	describePlan(run, plan)
+	rl.printf("plan: %d actions, %d changes not performed, %d holds, %d users changed (%s)",
+		len(plan.Actions), len(plan.Skips), len(plan.Holds), run.Counts["users_changed"], time.Since(start).Round(time.Millisecond))
+	return snap, state, plan, nil
+}
+
+func (s *Syncer) readDirectory(ctx context.Context, src *model.Source, rl *runLog) (*model.Snapshot, error) {
+	start := time.Now()
+	rl.printf("read directory %q", src.Name)
+	snap, err := s.dir.Read(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	if snap == nil || len(snap.Users) == 0 {
+		// Never plan removals from an empty answer (SPEC §7).
+		return nil, model.Errorf(model.EUNAVAILABLE, "The directory %q returned no users; nothing was changed.", src.Name)
+	}
+	rl.printf("read directory: %d users, %d groups (%s)", len(snap.Users), len(snap.Groups), time.Since(start).Round(time.Millisecond))
+	return snap, nil
+}
+
+func (s *Syncer) loadState(ctx context.Context, rl *runLog) (*model.State, error) {
+	start := time.Now()
+	state, err := s.st.LoadState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rl.printf("load data: %d users, %d devices (%s)", len(state.Users), len(state.Devices), time.Since(start).Round(time.Millisecond))
+	return state, nil
+}
+
+func (s *Syncer) baseline(ctx context.Context, sourceID int64) (syncplan.Baseline, error) {
+	var b syncplan.Baseline
+	raw, err := s.st.LastGoodBaseline(ctx, sourceID)
+	if err != nil || raw == nil {
+		return b, err
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		s.log.Warn("syncer: ignoring an unreadable baseline", "err", err)
+		return syncplan.Baseline{}, nil
+	}
+	return b, nil
+}
+
+// describePlan fills run's counts, holds and hashes from plan.
+func describePlan(run *model.Run, plan *model.Plan) {
+	counts := map[string]int{}
+	users := map[string]bool{}
+	for _, a := range plan.Actions {
+		counts[string(a.Kind)]++
+		if a.Kind == model.ActUpdateDevice || a.Kind == model.ActNotifyProduct {
+			continue
+		}
+		users[userKey(a.UserID, a.ExternalID)] = true
+	}
+	counts["actions"] = len(plan.Actions)
+	counts["skipped"] = len(plan.Skips)
+	counts["holds"] = len(plan.Holds)
+	// Every changed user is delivered to their products (SPEC §9).
+	counts["users_changed"] = len(users)
+	run.Counts = counts
+	run.Holds = plan.Holds
+	run.SnapshotHash = plan.SnapshotHash
+	run.StateHash = plan.StateHash
+}
+
+func userKey(id int64, ext string) string {
+	if id != 0 {
+		return fmt.Sprint(id)
+	}
+	return "x:" + ext
+}
+
+// planItems renders a plan's actions, then its skips, as run items.
+func planItems(runID int64, plan *model.Plan, outcome string) []model.RunItem {
+	items := make([]model.RunItem, 0, len(plan.Actions)+len(plan.Skips))
+	for i := range plan.Actions {
+		items = append(items, store.ItemFromAction(runID, i, &plan.Actions[i], plan.Actions[i].UserID, outcome))
+	}
+	return append(items, skipItems(runID, len(plan.Actions), plan.Skips)...)
+}
+
+func skipItems(runID int64, seq0 int, skips []model.Skip) []model.RunItem {
+	items := make([]model.RunItem, 0, len(skips))
+	for i, sk := range skips {
+		items = append(items, model.RunItem{RunID: runID, Seq: seq0 + i, Phase: sk.Phase, Kind: sk.Kind, Performed: false,
+			UserID: sk.UserID, Username: sk.Username, Object: sk.GroupName, Reason: sk.Reason, Outcome: "not performed"})
+	}
+	return items
+}
+
+// fail marks run failed with err's user-facing message and returns run and
+// err (wrapped for the caller's log).
+func (s *Syncer) fail(ctx context.Context, run *model.Run, rl *runLog, err error) (*model.Run, error) {
+	msg := model.ErrorMessage(err)
+	if model.ErrorCode(err) == model.EINTERNAL {
+		s.log.Error("sync run failed", "run", run.ID, "err", err)
+		msg = "An internal error stopped the run; see the server log."
+	}
+	run.Status = model.RunFailed
+	run.Error = msg
+	rl.printf("FAILED: %s", msg)
+	if _, ferr := s.finish(context.WithoutCancel(ctx), run, rl); ferr != nil {
+		s.log.Error("syncer: record failed run", "run", run.ID, "err", ferr)
+	}
+	return run, fmt.Errorf("syncer: run %d: %w", run.ID, err)
+}
+
+func (s *Syncer) finish(ctx context.Context, run *model.Run, rl *runLog) (*model.Run, error) {
+	run.FinishedAt = s.now()
+	run.Log += rl.b.String()
+	rl.b.Reset()
+	if err := s.st.SaveRun(ctx, run); err != nil {
+		return run, fmt.Errorf("syncer: save run %d: %w", run.ID, err)
+	}
+	return run, nil
+}
+
+// Cancel asks running apply runID to stop. It stops between two batches,
+// so every batch stays all-or-nothing; the run ends cancelled. Another
+// replica's run is cancelled through its row, which the runner checks
+// between batches. ENOTFOUND when no such run is running.
+func (s *Syncer) Cancel(ctx context.Context, runID int64) error {
+	s.mu.Lock()
+	cancel := s.cancels[runID]
+	s.mu.Unlock()
+	run, err := s.st.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if run.Status != model.RunRunning {
+		return model.Errorf(model.ENOTFOUND, "Run %d is not running.", runID)
+	}
+	if cancel != nil {
+		cancel()
+		return nil
+	}
+	return s.st.SetRunStatus(ctx, runID, model.RunCancelled)
+}
+
+func (s *Syncer) register(runID int64, cancel context.CancelFunc) func() {
+	s.mu.Lock()
+	s.cancels[runID] = cancel
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.cancels, runID)
+		s.mu.Unlock()
+		cancel()
+	}
+}
+
+// holdError is the refusal of a held plan without override.
+func holdError(holds []model.Hold) error {
+	msgs := make([]string, len(holds))
+	for i, h := range holds {
+		msgs[i] = h.Message
+	}
+	return model.Errorf(model.ECONFLICT, "The run is held for review: %s Tick \"override\" to apply it anyway.", strings.Join(msgs, " "))
+}
+
+// errStale is what apply answers when the preview no longer matches.
+func errStale() error {
+	return model.Errorf(model.ECONFLICT, "The directory or the data changed since this preview — preview again.")
+}
+
+// Apply executes the plan stored with preview previewRunID, exactly, in
+// batches, and returns when it is done. It refuses (ECONFLICT) while another
+// apply runs, when the directory or the data changed since the preview (the
+// preview becomes stale), and when the plan is held and override is false.
+// The apply run is returned in every case where one was recorded.
+func (s *Syncer) Apply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error) {
+	job, run, err := s.prepareApply(ctx, previewRunID, override, trig)
+	if job == nil {
+		return run, err
+	}
+	defer job.release()
+	return s.execute(ctx, job.run, job.rl, job.plan, job.snap, job.state)
+}
+
+// StartApply is Apply that returns as soon as the checks passed (lock,
+// staleness, holds) with the running run, and applies in the background
+// with ctx: the console follows its progress on the run page. Wait waits
+// for background applies.
+func (s *Syncer) StartApply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error) {
+	job, run, err := s.prepareApply(ctx, previewRunID, override, trig)
+	if job == nil {
+		return run, err
+	}
+	cp := *job.run
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer job.release()
+		if _, err := s.execute(ctx, job.run, job.rl, job.plan, job.snap, job.state); err != nil {
+			s.log.Warn("sync apply ended with an error", "run", job.run.ID, "err", err)
+		}
+	}()
+	return &cp, nil
+}
+
+// Wait blocks until every background apply started by StartApply ended.
+func (s *Syncer) Wait() { s.wg.Wait() }
+
+// applyJob is an apply that passed its checks and holds the apply lock.
+type applyJob struct {
+	run     *model.Run
+	rl      *runLog
+	plan    *model.Plan
+	snap    *model.Snapshot
+	state   *model.State
+	release func()
+}
+
+// prepareApply runs Apply's checks. It returns a job holding the lock, or
+// the (failed or held) run, if one was recorded, and the refusal.
+func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*applyJob, *model.Run, error) {
+	prev, err := s.st.GetRun(ctx, previewRunID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if (prev.Kind != model.RunPreview && prev.Kind != model.RunReconcile) || prev.PreviewRunID != 0 {
+		return nil, nil, model.Errorf(model.EINVALID, "Run %d is not a preview.", previewRunID)
+	}
+	if prev.Status != model.RunPlanned && prev.Status != model.RunHeld {
+		return nil, nil, model.Errorf(model.ECONFLICT, "Preview %d cannot be applied (it is %s) — preview again.", previewRunID, prev.Status)
+	}
+	release, err := s.st.TryApplyLock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
+	kind := model.RunApply
+	if prev.Kind == model.RunReconcile {
+		kind = model.RunReconcile
+	}
+	run := &model.Run{Kind: kind, Trigger: trig, Actor: model.ActorFrom(ctx), SourceID: prev.SourceID, PreviewRunID: prev.ID,
+		Status: model.RunRunning, Phase: model.PhaseProvisioning, Counts: prev.Counts, Holds: prev.Holds,
+		SnapshotHash: prev.SnapshotHash, StateHash: prev.StateHash, Total: prev.Counts["actions"]}
+	if err := s.st.CreateRun(ctx, run); err != nil {
+		return nil, nil, fmt.Errorf("syncer: apply: %w", err)
+	}
+	rl := s.newLog(run.ID)
+	rl.printf("apply preview #%d (override: %t)", prev.ID, override)
+
+	// Recompute what the plan was computed from: anything changed → stale.
+	var snap *model.Snapshot
+	if prev.Kind == model.RunPreview {
+		src, err := s.st.GetSource(ctx, prev.SourceID)
+		if err != nil {
+			r, err := s.fail(ctx, run, rl, err)
+			return nil, r, err
+		}
+		if snap, err = s.readDirectory(ctx, src, rl); err != nil {
+			r, err := s.fail(ctx, run, rl, err)
+			return nil, r, err
+		}
+	}
+	state, err := s.loadState(ctx, rl)
+	if err != nil {
+		r, err := s.fail(ctx, run, rl, err)
+		return nil, r, err
+	}
+	stale := syncplan.StateHash(state) != prev.StateHash
+	if snap != nil && syncplan.SnapshotHash(snap) != prev.SnapshotHash {
+		stale = true
+	}
+	if stale {
+		if err := s.st.SetRunStatus(ctx, prev.ID, model.RunStale); err != nil {
+			s.log.Warn("syncer: mark preview stale", "run", prev.ID, "err", err)
+		}
+		r, err := s.fail(ctx, run, rl, errStale())
+		return nil, r, err
+	}
+	if len(prev.Holds) > 0 && !override {
+		run.Status = model.RunHeld
+		run.Error = model.ErrorMessage(holdError(prev.Holds))
+		rl.printf("HELD: %s", run.Error)
+		if _, err := s.finish(context.WithoutCancel(ctx), run, rl); err != nil {
+			s.log.Error("syncer: record held run", "run", run.ID, "err", err)
+		}
+		return nil, run, holdError(prev.Holds)
+	}
+	plan, err := s.st.LoadRunPlan(ctx, prev.ID)
+	if err != nil {
+		r, err := s.fail(ctx, run, rl, err)
+		return nil, r, err
+	}
+	if len(prev.Holds) > 0 {
+		rl.printf("holds overridden by %s", run.Actor)
+	}
+	ok = true
+	return &applyJob{run: run, rl: rl, plan: plan, snap: snap, state: state, release: release}, run, nil
+}
+
+// RunOnce plans and applies source sourceID in one go under the apply lock,
+// for the scheduler and the command line: a plan with holds is not applied
+// (the run ends held), a failed directory read removes nobody.
+func (s *Syncer) RunOnce(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error) {
+	release, err := s.st.TryApplyLock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	run := &model.Run{Kind: model.RunApply, Trigger: trig, Actor: model.ActorFrom(ctx), SourceID: sourceID, Status: model.RunRunning, Phase: model.PhaseProvisioning}
+	if err := s.st.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("syncer: run once: %w", err)
+	}
+	rl := s.newLog(run.ID)
+	snap, state, plan, err := s.planSource(ctx, run, rl)
+	if err != nil {
+		return s.fail(ctx, run, rl, err)
+	}
+	if len(plan.Holds) > 0 {
+		if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "not performed: held")); err != nil {
+			return s.fail(ctx, run, rl, err)
+		}
+		run.Status = model.RunHeld
+		run.Error = model.ErrorMessage(holdError(plan.Holds))
+		for _, h := range plan.Holds {
+			rl.printf("HOLD %s: %s", h.Code, h.Message)
+		}
+		return s.finish(ctx, run, rl)
+	}
+	return s.execute(ctx, run, rl, plan, snap, state)
+}
+
+// execute applies plan's actions in batches and records the outcome. A
+// failing batch is rolled back whole and ends the run failed; a cancel
+// stops between batches.
+func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, plan *model.Plan, snap *model.Snapshot, state *model.State) (*model.Run, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer s.register(run.ID, cancel)()
+	actx := model.WithActor(ctx, AuditActor)
+	run.Total = len(plan.Actions)
+	start := time.Now()
+	ids := map[string]int64{}
+	for _, u := range state.Users {
+		if u.ExternalID != "" && u.SourceID == run.SourceID {
+			ids[u.ExternalID] = u.ID
+		}
+	}
+	var applyErr error
+	failedAt := ""
+	cancelled := false
+	for off := 0; off < len(plan.Actions); off += s.batchSize {
+		if ctx.Err() != nil || s.cancelledInDB(ctx, run.ID) {
+			cancelled = true
+			break
+		}
+		end := min(off+s.batchSize, len(plan.Actions))
+		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: plan.Actions[off:end], Done: end, Total: len(plan.Actions)}
+		if err := s.st.ApplyActions(actx, batch, ids); err != nil {
+			if ctx.Err() != nil {
+				cancelled = true
+				break
+			}
+			applyErr = err
+			failedAt = fmt.Sprintf("%d–%d", off+1, end)
+			rl.printf("batch %d–%d failed, rolled back: %s", off+1, end, detail(err))
+			failed := make([]model.RunItem, 0, end-off)
+			for i := off; i < end; i++ {
+				failed = append(failed, store.ItemFromAction(run.ID, i, &plan.Actions[i], plan.Actions[i].UserID, "failed: batch rolled back: "+detail(err)))
+			}
+			if err := s.st.AddRunItems(context.WithoutCancel(ctx), failed); err != nil {
+				s.log.Error("syncer: record failed items", "run", run.ID, "err", err)
+			}
+			break
+		}
+		run.Done = end
+		run.Phase = plan.Actions[end-1].Phase
+		rl.printf("batch %d–%d of %d applied", off+1, end, len(plan.Actions))
+	}
+	if err := s.st.AddRunItems(context.WithoutCancel(ctx), skipItems(run.ID, len(plan.Actions), plan.Skips)); err != nil {
+		s.log.Error("syncer: record skipped changes", "run", run.ID, "err", err)
+	}
+	rl.printf("applied %d of %d actions in %s", run.Done, run.Total, time.Since(start).Round(time.Millisecond))
+	switch {
+	case applyErr != nil:
+		s.log.Error("sync batch failed", "run", run.ID, "err", applyErr)
+		return s.fail(ctx, run, rl, model.Errorf(model.ECONFLICT,
+			"Actions %s failed and were rolled back (%s); the %d actions before them are applied. The next run converges.", failedAt, detail(applyErr), run.Done))
+	case cancelled:
+		run.Status = model.RunCancelled
+		run.Error = fmt.Sprintf("Cancelled after %d of %d actions; every applied batch is complete, the rest was not applied.", run.Done, run.Total)
+		rl.printf("CANCELLED")
+		return s.finish(context.WithoutCancel(ctx), run, rl)
+	}
+	run.Status = model.RunSucceeded
+	if snap != nil {
+		if b, err := json.Marshal(afterBaseline(snap, state, plan)); err == nil {
+			if err := s.st.SaveRunBaseline(ctx, run.ID, b); err != nil {
+				s.log.Warn("syncer: save baseline", "run", run.ID, "err", err)
+			}
+		}
+	}
+	return s.finish(ctx, run, rl)
+}
+
+// detail is a failure's message for the run log and items: the store's
+// wrapped error text names the action and the database's reason. It never
+// carries secrets (no directory credentials reach the store).
+func detail(err error) string {
+	var me *model.Error
+	if errors.As(err, &me) {
+		return me.Message
+	}
+	return err.Error()
+}
+
+func (s *Syncer) cancelledInDB(ctx context.Context, runID int64) bool {
+	r, err := s.st.GetRun(ctx, runID)
+	return err == nil && r.Status == model.RunCancelled
+}
+
+// afterBaseline returns the figures the next run's guard compares with:
+// the directory's size and filled attributes, and the service group and
+// profile sizes after plan.
+func afterBaseline(snap *model.Snapshot, state *model.State, plan *model.Plan) syncplan.Baseline {
+	b := syncplan.Baseline{DirectoryUsers: len(snap.Users), ServiceGroupSizes: map[int64]int{}, ProfileSizes: map[int64]int{}, AttributeFilled: map[string]int{}}
+	for _, u := range snap.Users {
+		for k, v := range u.Attributes {
+			if strings.TrimSpace(v) != "" {
+				b.AttributeFilled[k]++
+			}
+		}
+	}
+	for _, m := range state.ServiceGroupMembers {
+		b.ServiceGroupSizes[m.GroupID]++
+	}
+	for _, m := range state.ProfileMembers {
+		b.ProfileSizes[m.GroupID]++
+	}
+	for _, a := range plan.Actions {
+		switch a.Kind {
+		case model.ActAddServiceGroup:
+			b.ServiceGroupSizes[a.GroupID]++
+		case model.ActRemoveServiceGroup:
+			b.ServiceGroupSizes[a.GroupID]--
+		case model.ActAddProfile:
+			b.ProfileSizes[a.GroupID]++
+		case model.ActRemoveProfile:
+			b.ProfileSizes[a.GroupID]--
+		}
+	}
+	return b
+}
+
+// sortedKeys returns m's keys in order (for stable output).
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
