@@ -11,10 +11,11 @@ import (
 	"github.com/idsync/idsync/internal/model"
 )
 
-// Limits of the refresh interval, in hours (one hour to thirty days).
+// Limits of the refresh interval, in hours (one hour to a year; the same
+// range the store's settings validation allows).
 const (
 	MinIntervalHours = 1
-	MaxIntervalHours = 720
+	MaxIntervalHours = 8760
 )
 
 // The schedule is a grid of wall-clock "slots" in the configured time zone.
