@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/idsync/idsync/internal/model"
 )
 
@@ -51,14 +49,14 @@ func pageSizeOf(src *model.Source) uint32 {
 // session is one bound connection; it closes itself when ctx ends so that a
 // blocked request returns at once.
 type session struct {
-	conn *ldap.Conn
+	w    *wconn
 	url  string
 	stop func() bool
 }
 
 func (s *session) Close() {
 	s.stop()
-	_ = s.conn.Close()
+	_ = s.w.close()
 }
 
 // ValidateURL reports whether raw is an ldap:// or ldaps:// URL with a host.
@@ -150,19 +148,17 @@ func (c *Client) dialOne(ctx context.Context, src *model.Source, raw string, tls
 		}
 		nc, isTLS = tlsConn, true
 	}
-	conn := ldap.NewConn(nc, isTLS)
-	conn.Start()
-	conn.SetTimeout(timeout)
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	s := &session{conn: conn, url: raw, stop: stop}
+	raw0 := nc
+	stop := context.AfterFunc(ctx, func() { _ = raw0.Close() })
+	s := &session{w: newWconn(nc, timeout), url: raw, stop: stop}
 	if src.StartTLS && !isTLS {
-		if err := conn.StartTLS(tc); err != nil {
+		if err := s.w.startTLS(ctx, tc); err != nil {
 			s.Close()
 			return nil, err
 		}
 	}
 	if src.BindDN != "" || src.BindPassword != "" {
-		if err := conn.Bind(src.BindDN, src.BindPassword); err != nil {
+		if err := s.w.bind(src.BindDN, src.BindPassword); err != nil {
 			s.Close()
 			return nil, classify(ctx, src, raw, "bind", err)
 		}

@@ -106,6 +106,12 @@ func classify(ctx context.Context, src *model.Source, url, what string, err erro
 	if k, detail, ok := tlsDetail(err); ok {
 		return newError(src, k, url, err, "TLS handshake with %s failed: %s", url, detail)
 	}
+	if errors.Is(err, errConnLost) {
+		return newError(src, KindProtocol, url, err, "%s at %s: connection lost: the server closed it in the middle of the answer", what, url)
+	}
+	if errors.Is(err, errMalformed) {
+		return newError(src, KindProtocol, url, err, "%s at %s: the server sent a malformed answer", what, url)
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return newError(src, KindTimeout, url, err, "%s at %s: timed out after %s", what, url, timeoutOf(src))

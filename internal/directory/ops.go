@@ -29,10 +29,10 @@ func (c *Client) Test(ctx context.Context, src *model.Source) (TestResult, error
 	}
 	defer s.Close()
 	noAttrs := []string{"1.1"}
-	if err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), noAttrs, func(*ldap.Entry) error { r.Users++; return nil }); err != nil {
+	if err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), noAttrs, func(*rawEntry) error { r.Users++; return nil }); err != nil {
 		return TestResult{}, err
 	}
-	if err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), noAttrs, func(*ldap.Entry) error { r.Groups++; return nil }); err != nil {
+	if err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), noAttrs, func(*rawEntry) error { r.Groups++; return nil }); err != nil {
 		return TestResult{}, err
 	}
 	if r.Users == 0 {
@@ -66,14 +66,15 @@ func (c *Client) SearchGroups(ctx context.Context, src *model.Source, query stri
 	if _, err := ldap.CompileFilter(filter); err != nil {
 		return nil, newError(src, KindFilter, s.url, err, "group filter %q does not parse: %v", orAll(src.GroupFilter), filterReason(err))
 	}
-	req := ldap.NewSearchRequest(orDefault(src.GroupBaseDN, src.UserBaseDN), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, limit, 0, false, filter, []string{"cn"}, nil)
-	res, err := s.conn.Search(req)
+	fp, _ := ldap.CompileFilter(filter)
+	q := &searchReq{base: orDefault(src.GroupBaseDN, src.UserBaseDN), scope: ldap.ScopeWholeSubtree, filter: fp, attrs: []string{"cn"}, sizeLimit: limit}
+	var out []GroupRef
+	err = s.w.search(q, func(e *rawEntry) error {
+		out = append(out, GroupRef{DN: string(e.dn), Name: e.first("cn")})
+		return nil
+	})
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		return nil, classify(ctx, src, s.url, "search groups", err)
-	}
-	out := make([]GroupRef, 0, len(res.Entries))
-	for _, e := range res.Entries {
-		out = append(out, GroupRef{DN: e.DN, Name: e.GetEqualFoldAttributeValue("cn")})
 	}
 	slices.SortFunc(out, func(a, b GroupRef) int {
 		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
@@ -111,7 +112,7 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 	}
 	filter := "(&" + orAll(src.UserFilter) + "(" + idAttr + "=" + idValue + "))"
 	var users []model.DirUser
-	err = s.pagedSearch(ctx, src, "search user", src.UserBaseDN, filter, m.attrs, func(e *ldap.Entry) error {
+	err = s.pagedSearch(ctx, src, "search user", src.UserBaseDN, filter, m.attrs, func(e *rawEntry) error {
 		var u model.DirUser
 		if err := m.mapUser(e, &u); err != nil {
 			return newError(src, KindProtocol, s.url, nil, "user %v", err)
@@ -154,18 +155,19 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 		var next []string
 		for _, v := range frontier {
 			f := "(&" + orAll(src.GroupFilter) + "(" + memberAttr + "=" + ldap.EscapeFilter(v) + "))"
-			err := s.pagedSearch(ctx, src, "search groups of "+u.DN, base, f, []string{"cn"}, func(e *ldap.Entry) error {
-				k := normDN(e.DN)
+			err := s.pagedSearch(ctx, src, "search groups of "+u.DN, base, f, []string{"cn"}, func(e *rawEntry) error {
+				dn := string(e.dn)
+				k := normDN(dn)
 				g := groups[k]
 				if g == nil {
-					g = &found{dn: e.DN, name: e.GetEqualFoldAttributeValue("cn")}
+					g = &found{dn: dn, name: e.first("cn")}
 					groups[k] = g
 					order = append(order, k)
 				}
 				g.members = append(g.members, v)
 				if !byUID && !seenValue[k] {
 					seenValue[k] = true
-					next = append(next, e.DN)
+					next = append(next, dn)
 				}
 				return nil
 			})

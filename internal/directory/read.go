@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -26,7 +27,8 @@ const (
 )
 
 type slot struct {
-	attr string
+	attr  string
+	battr []byte
 	kind fieldKind
 	key  string // enterprise attribute key
 }
@@ -50,7 +52,7 @@ func newUserMapper(src *model.Source) *userMapper {
 		if attr == "" {
 			return
 		}
-		m.slots = append(m.slots, slot{attr: attr, kind: k, key: key})
+		m.slots = append(m.slots, slot{attr: attr, battr: []byte(attr), kind: k, key: key})
 		for _, x := range m.attrs {
 			if strings.EqualFold(x, attr) {
 				return
@@ -78,10 +80,11 @@ func newUserMapper(src *model.Source) *userMapper {
 	return m
 }
 
-func (m *userMapper) internStr(s string) string {
-	if v, ok := m.intern[s]; ok {
+func (m *userMapper) internBytes(b []byte) string {
+	if v, ok := m.intern[string(b)]; ok {
 		return v
 	}
+	s := string(b)
 	m.intern[s] = s
 	return s
 }
@@ -103,48 +106,47 @@ func isDisabled(attr, v string) bool {
 
 // mapUser fills u from e. It fails when the entry has no external id or
 // username: skipping it would make the user look deleted.
-func (m *userMapper) mapUser(e *ldap.Entry, u *model.DirUser) error {
-	u.DN = e.DN
-	for _, at := range e.Attributes {
-		if len(at.Values) == 0 {
+func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
+	u.DN = string(e.dn)
+	for ai := range e.attrs {
+		at := &e.attrs[ai]
+		if len(at.vals) == 0 {
 			continue
 		}
 		for i := range m.slots {
 			s := &m.slots[i]
-			if !strings.EqualFold(at.Name, s.attr) {
+			if !bytes.EqualFold(at.name, s.battr) {
 				continue
 			}
-			v := at.Values[0]
+			v := at.vals[0]
 			switch s.kind {
 			case fExternalID:
-				if m.guid && len(at.ByteValues[0]) == 16 {
-					u.ExternalID = formatGUID(at.ByteValues[0])
-				} else if !utf8.ValidString(v) && len(at.ByteValues[0]) == 16 {
-					u.ExternalID = formatGUID(at.ByteValues[0])
+				if len(v) == 16 && (m.guid || !utf8.Valid(v)) {
+					u.ExternalID = formatGUID(v)
 				} else {
-					u.ExternalID = v
+					u.ExternalID = string(v)
 				}
 			case fUsername:
-				u.Username = v
+				u.Username = string(v)
 			case fEmail:
-				u.Email = v
+				u.Email = string(v)
 			case fDisplayName:
-				u.DisplayName = v
+				u.DisplayName = string(v)
 			case fDisabled:
-				u.Disabled = isDisabled(s.attr, v)
+				u.Disabled = isDisabled(s.attr, string(v))
 			case fEnterprise:
 				if u.Attributes == nil {
 					u.Attributes = make(model.Attributes, m.nEnt)
 				}
-				u.Attributes[s.key] = m.internStr(v)
+				u.Attributes[s.key] = m.internBytes(v)
 			}
 		}
 	}
 	if u.ExternalID == "" {
-		return fmt.Errorf("entry %q has no %s (external id)", e.DN, m.slots[0].attr)
+		return fmt.Errorf("entry %q has no %s (external id)", u.DN, m.slots[0].attr)
 	}
 	if u.Username == "" {
-		return fmt.Errorf("entry %q has no %s (username)", e.DN, usernameAttr(m))
+		return fmt.Errorf("entry %q has no %s (username)", u.DN, usernameAttr(m))
 	}
 	return nil
 }
@@ -166,29 +168,17 @@ func orAll(f string) string {
 }
 
 // pagedSearch runs a subtree search page by page (Simple Paged Results),
-// handing each entry to fn and dropping the page before fetching the next.
-func (s *session) pagedSearch(ctx context.Context, src *model.Source, what, base, filter string, attrs []string, fn func(*ldap.Entry) error) error {
-	if _, err := ldap.CompileFilter(filter); err != nil {
+// handing each entry to fn; entries are decoded in place, never kept.
+func (s *session) pagedSearch(ctx context.Context, src *model.Source, what, base, filter string, attrs []string, fn func(*rawEntry) error) error {
+	fp, err := ldap.CompileFilter(filter)
+	if err != nil {
 		return newError(src, KindFilter, s.url, err, "%s: filter %q does not parse: %v", what, filter, filterReason(err))
 	}
-	paging := ldap.NewControlPaging(pageSizeOf(src))
-	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, []ldap.Control{paging})
-	for {
-		res, err := s.conn.Search(req)
-		if err != nil {
-			return classify(ctx, src, s.url, what, err)
-		}
-		for _, e := range res.Entries {
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		ctrl, _ := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
-		if ctrl == nil || len(ctrl.Cookie) == 0 {
-			return nil
-		}
-		paging.SetCookie(ctrl.Cookie)
+	q := &searchReq{base: base, scope: ldap.ScopeWholeSubtree, filter: fp, attrs: attrs, pageSize: pageSizeOf(src)}
+	if err := s.w.search(q, fn); err != nil {
+		return classify(ctx, src, s.url, what, err)
 	}
+	return nil
 }
 
 func filterReason(err error) string {
@@ -227,7 +217,7 @@ func (c *Client) Read(ctx context.Context, src *model.Source) (*model.Snapshot, 
 func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*model.Snapshot, error) {
 	m := newUserMapper(src)
 	users := make([]model.DirUser, 0, 1024)
-	err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *ldap.Entry) error {
+	err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
 		users = append(users, model.DirUser{})
 		if err := m.mapUser(e, &users[len(users)-1]); err != nil {
 			return newError(src, KindProtocol, s.url, nil, "user %v", err)
@@ -240,13 +230,6 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 	if len(users) == 0 {
 		return nil, newError(src, KindEmpty, s.url, nil, "the directory returned zero users for base %q and filter %q; refusing an empty answer", src.UserBaseDN, orAll(src.UserFilter))
 	}
-	raws, err := s.readGroups(ctx, src)
-	if err != nil {
-		return nil, err
-	}
-	if ctx.Err() != nil {
-		return nil, classify(ctx, src, s.url, "read", ctx.Err())
-	}
 	snap := &model.Snapshot{SourceID: src.ID, ReadAt: time.Now().UTC(), Users: users, Complete: true}
 	slices.SortFunc(snap.Users, func(a, b model.DirUser) int { return strings.Compare(a.ExternalID, b.ExternalID) })
 	for i := 1; i < len(snap.Users); i++ {
@@ -254,53 +237,137 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 			return nil, newError(src, KindProtocol, s.url, nil, "two entries share the external id %q (%s and %s)", snap.Users[i].ExternalID, snap.Users[i-1].DN, snap.Users[i].DN)
 		}
 	}
-	snap.Groups = resolveGroups(src, snap.Users, raws)
+	gb := newGroupBuilder(src, snap.Users)
+	if err := s.readGroups(ctx, src, gb); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, classify(ctx, src, s.url, "read", ctx.Err())
+	}
+	snap.Groups = gb.finish()
 	return snap, nil
 }
 
-func (s *session) readGroups(ctx context.Context, src *model.Source) ([]rawGroup, error) {
+// groupBuilder resolves member values while the groups are read: user
+// members are looked up without allocating; the rest (nested groups,
+// unknown values) are kept as strings until every group is known.
+type groupBuilder struct {
+	byUID   bool
+	userKey map[string]string // normalized DN or lower-case uid → external id
+	groups  []model.DirGroup
+	other   [][]string // per group: member values that are not users
+}
+
+func newGroupBuilder(src *model.Source, users []model.DirUser) *groupBuilder {
+	gb := &groupBuilder{byUID: strings.EqualFold(strings.TrimSpace(src.MemberAttr), "memberUid"), userKey: make(map[string]string, len(users))}
+	for i := range users {
+		if gb.byUID {
+			gb.userKey[strings.ToLower(users[i].Username)] = users[i].ExternalID
+		} else {
+			gb.userKey[normDN(users[i].DN)] = users[i].ExternalID
+		}
+	}
+	return gb
+}
+
+func (gb *groupBuilder) add(dn, name string) int {
+	gb.groups = append(gb.groups, model.DirGroup{DN: dn, Name: name})
+	gb.other = append(gb.other, nil)
+	return len(gb.groups) - 1
+}
+
+func (gb *groupBuilder) member(gi int, v []byte) {
+	if len(v) == 0 {
+		return
+	}
+	g := &gb.groups[gi]
+	if cleanKey(v) {
+		if id, ok := gb.userKey[string(v)]; ok {
+			g.Users = append(g.Users, id)
+			return
+		}
+	} else {
+		var k string
+		if gb.byUID {
+			k = strings.ToLower(string(v))
+		} else {
+			k = model.NormalizeDN(string(v))
+		}
+		if id, ok := gb.userKey[k]; ok {
+			g.Users = append(g.Users, id)
+			return
+		}
+	}
+	gb.other[gi] = append(gb.other[gi], string(v))
+}
+
+func (gb *groupBuilder) finish() []model.DirGroup {
+	groupDN := make(map[string]string, len(gb.groups))
+	if !gb.byUID {
+		for i := range gb.groups {
+			groupDN[normDN(gb.groups[i].DN)] = gb.groups[i].DN
+		}
+	}
+	for i := range gb.groups {
+		g := &gb.groups[i]
+		for _, v := range gb.other[i] {
+			if dn, ok := groupDN[normDN(v)]; ok {
+				g.Groups = append(g.Groups, dn)
+			} else {
+				g.Unresolved = append(g.Unresolved, v)
+			}
+		}
+		gb.other[i] = nil
+		slices.Sort(g.Users)
+		g.Users = slices.Compact(g.Users)
+		slices.Sort(g.Groups)
+		g.Groups = slices.Compact(g.Groups)
+		slices.Sort(g.Unresolved)
+	}
+	slices.SortFunc(gb.groups, func(a, b model.DirGroup) int { return strings.Compare(a.DN, b.DN) })
+	return gb.groups
+}
+
+func (s *session) readGroups(ctx context.Context, src *model.Source, gb *groupBuilder) error {
 	memberAttr := strings.TrimSpace(src.MemberAttr)
 	if memberAttr == "" {
 		memberAttr = "member"
 	}
-	rangePrefix := memberAttr + ";range="
-	var raws []rawGroup
-	var pending []int // groups whose member list continues in further ranges
-	var pendingNext []int
-	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), []string{"cn", memberAttr}, func(e *ldap.Entry) error {
-		g := rawGroup{dn: e.DN}
-		next := -1
-		for _, at := range e.Attributes {
+	battr := []byte(memberAttr)
+	rangePrefix := []byte(strings.ToLower(memberAttr + ";range="))
+	type more struct {
+		gi   int
+		from int
+	}
+	var pending []more
+	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), []string{"cn", memberAttr}, func(e *rawEntry) error {
+		gi := gb.add(string(e.dn), e.first("cn"))
+		for ai := range e.attrs {
+			at := &e.attrs[ai]
 			switch {
-			case strings.EqualFold(at.Name, "cn"):
-				if len(at.Values) > 0 {
-					g.name = at.Values[0]
+			case bytes.EqualFold(at.name, battr):
+			case len(at.name) > len(rangePrefix) && bytes.EqualFold(at.name[:len(rangePrefix)], rangePrefix):
+				if next := rangeNext(string(at.name[len(rangePrefix):])); next >= 0 {
+					pending = append(pending, more{gi, next})
 				}
-			case strings.EqualFold(at.Name, memberAttr):
-				g.members = append(g.members, at.Values...)
-			case len(at.Name) > len(rangePrefix) && strings.EqualFold(at.Name[:len(rangePrefix)], rangePrefix):
-				g.members = append(g.members, at.Values...)
-				next = rangeNext(at.Name[len(rangePrefix):])
+			default:
+				continue
+			}
+			for _, v := range at.vals {
+				gb.member(gi, v)
 			}
 		}
-		if next >= 0 {
-			pending = append(pending, len(raws))
-			pendingNext = append(pendingNext, next)
-		}
-		raws = append(raws, g)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for i, gi := range pending {
-		more, err := s.rangeMembers(ctx, src, raws[gi].dn, memberAttr, pendingNext[i])
-		if err != nil {
-			return nil, err
+	for _, p := range pending {
+		if err := s.rangeMembers(ctx, src, gb, p.gi, memberAttr, p.from); err != nil {
+			return err
 		}
-		raws[gi].members = append(raws[gi].members, more...)
 	}
-	return raws, nil
+	return nil
 }
 
 func orDefault(a, b string) string {
@@ -325,101 +392,53 @@ func rangeNext(r string) int {
 
 // rangeMembers fetches the rest of an AD member list with ranged
 // attribute retrieval (member;range=1500-*), one base search per range.
-func (s *session) rangeMembers(ctx context.Context, src *model.Source, dn, attr string, from int) ([]string, error) {
-	var out []string
-	prefix := attr + ";range="
+func (s *session) rangeMembers(ctx context.Context, src *model.Source, gb *groupBuilder, gi int, attr string, from int) error {
+	dn := gb.groups[gi].DN
+	prefix := []byte(strings.ToLower(attr + ";range="))
+	any, _ := ldap.CompileFilter("(objectClass=*)")
 	for from >= 0 {
-		req := ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)",
-			[]string{fmt.Sprintf("%s;range=%d-*", attr, from)}, nil)
-		res, err := s.conn.Search(req)
-		if err != nil {
-			return nil, classify(ctx, src, s.url, "read members of "+dn, err)
-		}
-		if len(res.Entries) != 1 {
-			return nil, newError(src, KindProtocol, s.url, nil, "range retrieval of %q returned %d entries", dn, len(res.Entries))
-		}
-		next, found := -1, false
-		for _, at := range res.Entries[0].Attributes {
-			if len(at.Name) > len(prefix) && strings.EqualFold(at.Name[:len(prefix)], prefix) {
-				out = append(out, at.Values...)
-				next, found = rangeNext(at.Name[len(prefix):]), true
+		q := &searchReq{base: dn, scope: ldap.ScopeBaseObject, filter: any, attrs: []string{fmt.Sprintf("%s;range=%d-*", attr, from)}}
+		entries, next, found := 0, -1, false
+		err := s.w.search(q, func(e *rawEntry) error {
+			entries++
+			for ai := range e.attrs {
+				at := &e.attrs[ai]
+				if len(at.name) > len(prefix) && bytes.EqualFold(at.name[:len(prefix)], prefix) {
+					for _, v := range at.vals {
+						gb.member(gi, v)
+					}
+					next, found = rangeNext(string(at.name[len(prefix):])), true
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return classify(ctx, src, s.url, "read members of "+dn, err)
 		}
-		if !found {
-			return nil, newError(src, KindProtocol, s.url, nil, "range retrieval of %q: the server answered no range", dn)
+		if entries != 1 || !found {
+			return newError(src, KindProtocol, s.url, nil, "range retrieval of %q: the server answered no range", dn)
 		}
 		from = next
 	}
-	return out, nil
+	return nil
 }
 
-// resolveGroups splits each group's member values into users (external
-// ids), nested groups (DNs as read) and unresolved values.
-func resolveGroups(src *model.Source, users []model.DirUser, raws []rawGroup) []model.DirGroup {
-	byUID := strings.EqualFold(strings.TrimSpace(src.MemberAttr), "memberUid")
-	userKey := make(map[string]string, len(users))
-	for i := range users {
-		if byUID {
-			userKey[strings.ToLower(users[i].Username)] = users[i].ExternalID
-		} else {
-			userKey[normDN(users[i].DN)] = users[i].ExternalID
-		}
-	}
-	groupDN := make(map[string]string, len(raws))
-	for i := range raws {
-		groupDN[normDN(raws[i].dn)] = raws[i].dn
-	}
-	groups := make([]model.DirGroup, len(raws))
-	for i := range raws {
-		r := &raws[i]
-		g := &groups[i]
-		g.DN, g.Name = r.dn, r.name
-		for _, v := range r.members {
-			if v == "" {
-				continue
-			}
-			if byUID {
-				if id, ok := userKey[strings.ToLower(v)]; ok {
-					g.Users = append(g.Users, id)
-				} else {
-					g.Unresolved = append(g.Unresolved, v)
-				}
-				continue
-			}
-			k := normDN(v)
-			if id, ok := userKey[k]; ok {
-				g.Users = append(g.Users, id)
-			} else if dn, ok := groupDN[k]; ok {
-				g.Groups = append(g.Groups, dn)
-			} else {
-				g.Unresolved = append(g.Unresolved, v)
-			}
-		}
-		slices.Sort(g.Users)
-		g.Users = slices.Compact(g.Users)
-		slices.Sort(g.Groups)
-		g.Groups = slices.Compact(g.Groups)
-		slices.Sort(g.Unresolved)
-		r.members = nil
-	}
-	slices.SortFunc(groups, func(a, b model.DirGroup) int { return strings.Compare(a.DN, b.DN) })
-	return groups
-}
-
-// normDN is a cheap DN key: ASCII lower case without blanks around
-// separators. It returns dn itself (no allocation) when it is already in
-// that form, which is the common case for directory-returned DNs.
-func normDN(dn string) string {
-	clean := true
-	for i := 0; i < len(dn); i++ {
-		c := dn[i]
+// cleanKey reports whether v is already a lookup key: ASCII without upper
+// case letters or blanks (the common form of directory-returned DNs).
+func cleanKey(v []byte) bool {
+	for _, c := range v {
 		if ('A' <= c && c <= 'Z') || c == ' ' || c >= utf8.RuneSelf {
-			clean = false
-			break
+			return false
 		}
 	}
-	if clean {
-		return dn
+	return true
+}
+
+// normDN is a DN lookup key: model.NormalizeDN, skipped (no allocation)
+// when dn is already in that form.
+func normDN(dn string) string {
+	if cleanKey([]byte(dn)) {
+		return strings.TrimSpace(dn)
 	}
 	return model.NormalizeDN(dn)
 }
