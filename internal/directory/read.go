@@ -29,8 +29,8 @@ const (
 type slot struct {
 	attr  string
 	battr []byte
-	kind fieldKind
-	key  string // enterprise attribute key
+	kind  fieldKind
+	key   string // enterprise attribute key
 }
 
 // userMapper turns user entries into DirUsers. It interns enterprise
