@@ -28,5 +28,9 @@ func (s *Server) showDashboard(c echo.Context) error {
 	if _, d.Profiles, err = s.store.ListProfiles(ctx, one); err != nil {
 		return fmt.Errorf("web: dashboard: %w", err)
 	}
-	return s.render(c, http.StatusOK, pages.Dashboard(d))
+	sched, err := s.dashboardSchedule(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, pages.Dashboard(d, sched))
 }

@@ -70,5 +70,23 @@ func (s *Server) routes() {
 
 	// Sync, runs, refresh one user (sync engine).
 
+	// Scheduled refresh: the dashboard card (polled while a run runs) and
+	// "Run now" (admins).
+	a.GET("/schedule/panel", s.showSchedulePanel)
+	a.POST("/schedule/run", s.runScheduleNow)
+
 	// Products.
+	a.GET("/products", s.showProductsPage)
+	a.GET("/products/new", s.showNewProductPage, s.requireAdmin)
+	a.POST("/products", s.createProduct)
+	a.POST("/products/sync-all", s.syncAllProducts)
+	a.POST("/products/sync-users", s.syncUsers)
+	a.GET("/products/:id", s.showProductPage)
+	a.GET("/products/:id/edit", s.showEditProductPage, s.requireAdmin)
+	a.GET("/products/:id/progress", s.productProgress)
+	a.POST("/products/:id", s.updateProduct)
+	a.POST("/products/:id/delete", s.deleteProduct)
+	a.POST("/products/:id/test", s.testProduct)
+	a.POST("/products/:id/retry", s.retryProduct)
+	a.POST("/products/:id/sync-all", s.syncProduct)
 }

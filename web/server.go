@@ -52,6 +52,9 @@ type Deps struct {
 	Syncer    Syncer
 	Directory Directory
 	Products  Products
+	// Scheduler runs the periodic refresh (dashboard_schedule.go); nil =
+	// the pages show the schedule from the database and "Run now" is 503.
+	Scheduler Scheduler
 
 	// SetupToken, when not empty and no admin exists, lets /setup?token=…
 	// create the first admin once.
@@ -74,6 +77,7 @@ type Server struct {
 	syncer    Syncer
 	directory Directory
 	products  Products
+	scheduler Scheduler
 
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
@@ -107,6 +111,7 @@ func New(d Deps) (*Server, error) {
 		syncer:      d.Syncer,
 		directory:   d.Directory,
 		products:    d.Products,
+		scheduler:   d.Scheduler,
 		loginByUser: auth.NewLimiter(d.Config.LoginMaxFailures, d.Config.LoginWindow, d.Now),
 		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
 		setupToken:  d.SetupToken,

@@ -81,9 +81,9 @@ func (s *Server) settingsView(c echo.Context, st model.Settings) pages.SettingsV
 }
 
 // settingsNextRefresh is the scheduler's spot on the settings page
-// ("Next refresh: …"); nil until the scheduler engineer wires it in.
+// ("Next refresh: …", see dashboard_schedule.go).
 func (s *Server) settingsNextRefresh(c echo.Context, st model.Settings) templ.Component {
-	return nil
+	return s.settingsSchedule(c)
 }
 
 // showSettingsPage shows the System settings page.
