@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/idsync/idsync/internal/model"
 )
@@ -50,7 +51,7 @@ func (p *planner) serviceGroups() {
 	}
 
 	// Each user's mappings, in mapping order.
-	byUser := map[string][]int32{}
+	byUser := make(map[string][]int32, len(p.dirUsers))
 	for i, sm := range p.sgMaps {
 		if sm.status != mapOK {
 			continue
@@ -114,16 +115,32 @@ func (p *planner) sgSize(id int64) int {
 
 func (p *planner) mappingPath(sm *sgMap, ext string) string { return pathString(sm.members[ext]) }
 
+// reasonKey names a reason text shared by many users.
+type reasonKey struct {
+	kind int
+	a, b int64
+}
+
+// reason returns the text for k, building it once per run: at 100k users
+// the same few texts would otherwise be concatenated again for each user.
+func (p *planner) reason(k reasonKey, build func() string) string {
+	if s, ok := p.reasons[k]; ok {
+		return s
+	}
+	if p.reasons == nil {
+		p.reasons = map[reasonKey]string{}
+	}
+	s := build()
+	p.reasons[k] = s
+	return s
+}
+
 // pathString renders a nested group chain, outermost group first.
 func pathString(path []string) string {
-	s := ""
-	for i, dn := range path {
-		if i > 0 {
-			s += " ⊃ "
-		}
-		s += quote(dn)
+	if len(path) == 1 {
+		return quote(path[0])
 	}
-	return s
+	return "\"" + strings.Join(path, "\" ⊃ \"") + "\""
 }
 
 // placeExisting plans the service group changes of an existing account.
@@ -178,8 +195,9 @@ func (p *planner) placeExisting(u *model.User, maps []int32, info map[int64]*sgI
 			if wanted[sm.sg.ID] != i || slices.Contains(stays, sm.sg.ID) {
 				continue
 			}
-			p.skipGroup(phSG, model.ActAddServiceGroup, u, nil, sm.sg.ID, sm.sg.Name,
-				"single membership: already in "+curName+"; mapping of "+quote(sm.m.GroupDN)+" would move the user to "+quote(sm.sg.Name)+", not applied")
+			p.skipGroup(phSG, model.ActAddServiceGroup, u, nil, sm.sg.ID, sm.sg.Name, p.reason(reasonKey{kind: 1, a: stays[0], b: int64(i)}, func() string {
+				return "single membership: already in " + curName + "; mapping of " + quote(sm.m.GroupDN) + " would move the user to " + quote(sm.sg.Name) + ", not applied"
+			}))
 		}
 		return
 	}
@@ -203,9 +221,10 @@ func (p *planner) placeWinner(u, nu *model.User, maps []int32) {
 		if sm.sg.ID == win.sg.ID {
 			continue
 		}
-		p.skipGroup(phSG, model.ActAddServiceGroup, u, nu, sm.sg.ID, sm.sg.Name,
-			"single membership: mapping of "+quote(win.m.GroupDN)+" (priority "+strconv.Itoa(win.m.Priority)+") places the user in "+quote(win.sg.Name)+
-				" first; mapping of "+quote(sm.m.GroupDN)+" (priority "+strconv.Itoa(sm.m.Priority)+") to "+quote(sm.sg.Name)+" not applied")
+		p.skipGroup(phSG, model.ActAddServiceGroup, u, nu, sm.sg.ID, sm.sg.Name, p.reason(reasonKey{kind: 2, a: int64(maps[0]), b: int64(i)}, func() string {
+			return "single membership: mapping of " + quote(win.m.GroupDN) + " (priority " + strconv.Itoa(win.m.Priority) + ") places the user in " + quote(win.sg.Name) +
+				" first; mapping of " + quote(sm.m.GroupDN) + " (priority " + strconv.Itoa(sm.m.Priority) + ") to " + quote(sm.sg.Name) + " not applied"
+		}))
 	}
 }
 

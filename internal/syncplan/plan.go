@@ -147,6 +147,7 @@ type planner struct {
 	devsByUser map[int64][]*model.Device
 	sgSizes    map[int64]int         // lazily: service group id → members
 	ruleGroups []*model.ServiceGroup // lazily: service groups with rules, by id
+	reasons    map[reasonKey]string  // shared reason texts
 
 	actions [6][]model.Action // by phase index
 	skips   []model.Skip
@@ -281,19 +282,37 @@ func (p *planner) plan() *model.Plan {
 	}
 	out := &model.Plan{Actions: make([]model.Action, 0, n)}
 	for i := range p.actions {
-		acts := p.actions[i]
-		slices.SortStableFunc(acts, compareActions)
-		out.Actions = append(out.Actions, acts...)
+		out.Actions = append(out.Actions, sortedCopy(p.actions[i], compareActions)...)
 	}
-	slices.SortStableFunc(p.skips, compareSkips)
-	out.Skips = p.skips
+	out.Skips = sortedCopy(p.skips, compareSkips)
 	out.Holds = p.holds
 	out.SnapshotHash = SnapshotHash(p.in.Snapshot)
 	out.StateHash = StateHash(p.in.State)
 	return out
 }
 
-func compareActions(a, b model.Action) int {
+// sortedCopy returns l sorted by cmp, ties kept in their original order.
+// It sorts indices: the elements are large, and moving them in a stable
+// sort costs more than the planning itself at 100k users.
+func sortedCopy[T any](l []T, cmp func(a, b *T) int) []T {
+	idx := make([]int32, len(l))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := cmp(&l[a], &l[b]); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	out := make([]T, len(l))
+	for i, j := range idx {
+		out[i] = l[j]
+	}
+	return out
+}
+
+func compareActions(a, b *model.Action) int {
 	return cmp.Or(
 		strings.Compare(a.ExternalID, b.ExternalID),
 		cmp.Compare(a.UserID, b.UserID),
@@ -305,7 +324,7 @@ func compareActions(a, b model.Action) int {
 	)
 }
 
-func compareSkips(a, b model.Skip) int {
+func compareSkips(a, b *model.Skip) int {
 	return cmp.Or(
 		cmp.Compare(phaseIndex(a.Phase), phaseIndex(b.Phase)),
 		strings.Compare(a.ExternalID, b.ExternalID),

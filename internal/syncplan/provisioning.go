@@ -71,6 +71,9 @@ func (p *planner) provisionNew(d *model.DirUser, want model.AccountType, inProv 
 		}
 		p.skip(phProv, model.ActCreateUser, nil, d, reason)
 		return
+	case !inProv && !p.provKnown:
+		p.skip(phProv, model.ActCreateUser, nil, d, "no matching account and not in any provisioning group that was read (some were not): not added")
+		return
 	case !inProv:
 		p.skip(phProv, model.ActCreateUser, nil, d, "no matching account and not in any provisioning-mapped directory group: not added")
 		return
