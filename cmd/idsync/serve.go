@@ -9,7 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/syncer"
 	"github.com/idsync/idsync/web"
 )
 
@@ -33,6 +35,13 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The periodic refresh (scheduler.go) plans and applies every enabled
+	// source through the sync engine, on one replica at a time.
+	sched, err := m.newScheduler(syncer.New(m.Store, directory.New(log), log), reg)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
 	n, err := m.Store.CountAdmins(ctx)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -50,6 +59,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		Config:     cfg,
 		Metrics:    reg,
 		SetupToken: token,
+		Scheduler:  sched,
 		// Syncer, Directory, Products: wired here as their packages land.
 	})
 	if err != nil {
@@ -71,6 +81,8 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	}
 
 	// Background workers (scheduler, product delivery) start here with ctx.
+	stopScheduler := startScheduler(ctx, sched)
+	defer stopScheduler()
 
 	err = srv.Serve(ctx, ln)
 	log.Info("serve: stopped")
