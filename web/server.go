@@ -22,6 +22,7 @@ import (
 	"github.com/idsync/idsync/internal/auth"
 	"github.com/idsync/idsync/internal/config"
 	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/products"
 	"github.com/idsync/idsync/internal/store"
 )
 
@@ -38,7 +39,10 @@ type Directory interface{}
 
 // Products is what the console asks of product delivery
 // (internal/products). The products pages add the methods they call.
-type Products interface{}
+type Products interface {
+	// Test checks that a product answers (the "Test" button).
+	Test(ctx context.Context, p *model.Product) products.TestResult
+}
 
 // Deps are the server's collaborators. Store, Logger and Config are
 // required; the others may be nil until their packages are wired in, and

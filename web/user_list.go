@@ -20,6 +20,7 @@ func (s *Server) showUsersPage(c echo.Context) error {
 	}
 	st.Total = total
 	v := pages.UsersView{List: st, Users: users, CanEdit: isAdmin(c)}
+	v.Actions = s.withProductActions(c, v.Actions, 0)
 	if isFragment(c) {
 		return s.render(c, http.StatusOK, pages.UsersTable(v))
 	}

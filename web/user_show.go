@@ -69,6 +69,7 @@ func (s *Server) userView(c echo.Context, f pages.UserForm) (pages.UserView, err
 			}
 		}
 	}
+	v.Actions = s.withProductActions(c, v.Actions, u.ID)
 	return v, nil
 }
 

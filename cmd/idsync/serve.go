@@ -11,6 +11,7 @@ import (
 
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/products"
 	"github.com/idsync/idsync/internal/syncer"
 	"github.com/idsync/idsync/web"
 )
@@ -53,7 +54,16 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		}
 	}
 
+	dispatcher, err := products.New(m.Store, log, products.Options{
+		Policy:   products.URLPolicy{AllowLoopback: cfg.AllowLoopbackProducts},
+		Registry: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
 	srv, err := web.New(web.Deps{
+		Products:   dispatcher,
 		Store:      m.Store,
 		Logger:     log,
 		Config:     cfg,
@@ -83,6 +93,11 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	// Background workers (scheduler, product delivery) start here with ctx.
 	stopScheduler := startScheduler(ctx, sched)
 	defer stopScheduler()
+	go func() {
+		if err := dispatcher.Run(ctx); err != nil {
+			log.Error("serve: product delivery stopped", "err", err)
+		}
+	}()
 
 	err = srv.Serve(ctx, ln)
 	log.Info("serve: stopped")
