@@ -2,6 +2,7 @@ package pages
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/idsync/idsync/internal/model"
@@ -68,3 +69,14 @@ func scheduleStatusClass(st model.RunStatus) string {
 func SchedulePolls(v ScheduleView) bool {
 	return len(v.Running) > 0 || v.Info.Running
 }
+
+// schedulePercent is a running run's progress, 0 to 100.
+func schedulePercent(r model.Run) int {
+	if r.Total <= 0 {
+		return 0
+	}
+	return min(100, r.Done*100/r.Total)
+}
+
+// schedulePhase names a phase for people: "service_groups" → "service groups".
+func schedulePhase(p model.Phase) string { return strings.ReplaceAll(string(p), "_", " ") }
