@@ -145,17 +145,11 @@ func pathString(path []string) string {
 
 // placeExisting plans the service group changes of an existing account.
 func (p *planner) placeExisting(u *model.User, maps []int32, info map[int64]*sgInfo, removed map[int64]int, single bool) {
-	wanted := map[int64]int32{} // service group → first mapping placing the user
-	for _, i := range maps {
-		if _, ok := wanted[p.sgMaps[i].sg.ID]; !ok {
-			wanted[p.sgMaps[i].sg.ID] = i
-		}
-	}
 	var stays []int64 // service groups the user is in after removals
 	for _, m := range p.sgMembers[u.ID] {
 		g := p.sgByID[m.GroupID]
 		in := info[m.GroupID]
-		_, want := wanted[m.GroupID]
+		want := p.firstMapping(maps, m.GroupID) >= 0
 		if g == nil || m.Manual || want || in == nil || !in.mapped {
 			stays = append(stays, m.GroupID)
 			continue
@@ -176,7 +170,7 @@ func (p *planner) placeExisting(u *model.User, maps []int32, info map[int64]*sgI
 	if !single {
 		for _, i := range maps {
 			sm := &p.sgMaps[i]
-			if wanted[sm.sg.ID] != i || slices.Contains(stays, sm.sg.ID) {
+			if p.firstMapping(maps, sm.sg.ID) != i || slices.Contains(stays, sm.sg.ID) {
 				continue
 			}
 			p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
@@ -192,7 +186,7 @@ func (p *planner) placeExisting(u *model.User, maps []int32, info map[int64]*sgI
 		}
 		for _, i := range maps {
 			sm := &p.sgMaps[i]
-			if wanted[sm.sg.ID] != i || slices.Contains(stays, sm.sg.ID) {
+			if p.firstMapping(maps, sm.sg.ID) != i || slices.Contains(stays, sm.sg.ID) {
 				continue
 			}
 			p.skipGroup(phSG, model.ActAddServiceGroup, u, nil, sm.sg.ID, sm.sg.Name, p.reason(reasonKey{kind: 1, a: stays[0], b: int64(i)}, func() string {
@@ -202,6 +196,16 @@ func (p *planner) placeExisting(u *model.User, maps []int32, info map[int64]*sgI
 		return
 	}
 	p.placeWinner(u, nil, maps)
+}
+
+// firstMapping returns the first of maps that targets service group id, or -1.
+func (p *planner) firstMapping(maps []int32, id int64) int32 {
+	for _, i := range maps {
+		if p.sgMaps[i].sg.ID == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // placeWinner puts an unplaced user into the service group of their first

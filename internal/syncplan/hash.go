@@ -13,26 +13,37 @@ import (
 )
 
 // hasher writes length-prefixed fields so that no two different inputs
-// serialise to the same bytes.
+// serialise to the same bytes. Fields are gathered in a buffer and handed to
+// the hash in large blocks.
 type hasher struct {
 	h   hash.Hash
-	buf [binary.MaxVarintLen64]byte
+	buf []byte
 }
 
 func newHasher(tag string) *hasher {
-	w := &hasher{h: sha256.New()}
+	w := &hasher{h: sha256.New(), buf: make([]byte, 0, 64<<10)}
 	w.str(tag)
 	return w
 }
 
+func (w *hasher) flush() {
+	w.h.Write(w.buf)
+	w.buf = w.buf[:0]
+}
+
 func (w *hasher) int(n int64) {
-	k := binary.PutVarint(w.buf[:], n)
-	w.h.Write(w.buf[:k])
+	w.buf = binary.AppendVarint(w.buf, n)
+	if len(w.buf) >= 60<<10 {
+		w.flush()
+	}
 }
 
 func (w *hasher) str(s string) {
-	w.int(int64(len(s)))
-	w.h.Write([]byte(s))
+	w.buf = binary.AppendVarint(w.buf, int64(len(s)))
+	w.buf = append(w.buf, s...)
+	if len(w.buf) >= 60<<10 {
+		w.flush()
+	}
 }
 
 func (w *hasher) bool(b bool) {
@@ -77,7 +88,10 @@ func (w *hasher) rules(rs []model.Rule) {
 	}
 }
 
-func (w *hasher) sum() string { return hex.EncodeToString(w.h.Sum(nil)) }
+func (w *hasher) sum() string {
+	w.flush()
+	return hex.EncodeToString(w.h.Sum(nil))
+}
 
 // SnapshotHash returns a stable SHA-256 (hex) of everything in s that
 // planning depends on, independent of the order of users, groups and
