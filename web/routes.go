@@ -67,6 +67,14 @@ func (s *Server) routes() {
 	a.GET("/audit", s.showAuditPage)
 
 	// Sources and mappings (directory).
+	a.GET("/sources", s.showSourcesPage)
+	a.GET("/sources/new", s.showNewSourcePage, s.requireAdmin)
+	a.POST("/sources", s.createSource)
+	a.POST("/sources/test", s.testSourceForm)
+	a.GET("/sources/:id", s.showSourcePage)
+	a.POST("/sources/:id", s.updateSource)
+	a.POST("/sources/:id/delete", s.deleteSource)
+	a.POST("/sources/:id/test", s.testSavedSource)
 
 	// Sync, runs, refresh one user (sync engine).
 
