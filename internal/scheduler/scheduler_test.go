@@ -535,3 +535,56 @@ func metricValue(t *testing.T, c prometheus.Collector) float64 {
 	}
 	return d.Counter.GetValue()
 }
+
+// The leader prunes runs older than the retention, once a day.
+func TestRetention(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		st := sharedStores(t, dialect, 1)[0]
+		ctx := context.Background()
+		set, err := st.GetSettings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.RunRetentionDays = 30
+		if err := st.UpdateSettings(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		for _, age := range []int{45, 31, 29, 1} {
+			r := &model.Run{Kind: model.RunApply, Trigger: model.TriggerSchedule, Status: model.RunSucceeded, StartedAt: now.AddDate(0, 0, -age)}
+			if err := st.CreateRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := newClock(now)
+		s := New(st, &countingRunner{}, nil, fastOpts(c, "solo"))
+		startScheduler(t, s)
+		waitFor(t, "the retention pass", 5*time.Second, func() bool {
+			got, _ := st.ScheduleState(ctx)
+			return !got.LastPrunedAt.IsZero()
+		})
+		_, n, err := st.ListRuns(ctx, model.RunFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("runs after pruning = %d, want 2 (29 and 1 days old)", n)
+		}
+		// Not again within a day, even with new old runs.
+		old := &model.Run{Kind: model.RunApply, Trigger: model.TriggerSchedule, Status: model.RunSucceeded, StartedAt: now.AddDate(0, 0, -60)}
+		if err := st.CreateRun(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond)
+		if _, n, _ = st.ListRuns(ctx, model.RunFilter{}); n != 3 {
+			t.Errorf("runs = %d, want 3: pruned twice in a day", n)
+		}
+		// A day later the 60-day-old run goes, and the 29-day-old one
+		// has passed 30 days too.
+		c.set(now.Add(25 * time.Hour))
+		waitFor(t, "the next day's pass", 5*time.Second, func() bool {
+			_, n, _ := st.ListRuns(ctx, model.RunFilter{})
+			return n == 1
+		})
+	})
+}
