@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -90,7 +91,7 @@ func (s *Store) GetAdminByUsername(ctx context.Context, username string) (*model
 	var r adminRow
 	err := s.db.WithContext(ctx).Where("lower(username) = ?", strings.ToLower(strings.TrimSpace(username))).Take(&r).Error
 	if err != nil {
-		if err == gorm.ErrRecordNotFound {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, model.Errorf(model.ENOTFOUND, "No such account.")
 		}
 		return nil, fmt.Errorf("store: get admin by username: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -75,13 +74,24 @@ func (a *attrSet) cleanValues(f fields, in model.Attributes, groupOnly bool) mod
 	return out
 }
 
-var attrKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+// validKey reports whether k is an attribute key: [a-z][a-z0-9_]{0,39}.
+func validKey(k string) bool {
+	if k == "" || len(k) > 40 || k[0] < 'a' || k[0] > 'z' {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 func validateAttribute(a *model.AttributeDef) error {
 	a.Key = strings.TrimSpace(a.Key)
 	a.Name = strings.TrimSpace(a.Name)
 	f := fields{}
-	if !attrKeyRE.MatchString(a.Key) {
+	if !validKey(a.Key) {
 		f.add("key", "must start with a letter and hold only a-z, 0-9 and _ (at most 40)")
 	}
 	f.text("name", a.Name, true, 100)

@@ -166,28 +166,28 @@ func (s *Store) GetDevice(ctx context.Context, id int64) (*model.Device, error) 
 func (s *Store) ListDevices(ctx context.Context, f model.DeviceFilter) ([]model.Device, int, error) {
 	q := f.ListQuery.Normalize()
 	db := s.db.WithContext(ctx)
-	where := db.Model(&deviceRow{})
-	if p := likePattern(q.Search); p != "" {
-		where = where.Where(`search LIKE ? ESCAPE '\'`, p)
-	}
+	where := s.whereSearch(db.Model(&deviceRow{}), "search", q.Search)
 	if f.UserID != 0 {
 		where = where.Where("user_id = ?", f.UserID)
 	}
 	if f.Unassigned {
 		where = where.Where("user_id IS NULL")
 	}
-	var total int64
-	if err := where.Session(&gorm.Session{}).Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("store: count devices: %w", err)
-	}
 	order := orderBy(q, map[string]string{
 		"name": "lower(name)", "serial": "lower(serial)", "platform": "lower(platform)",
 		"created_at": "id", "updated_at": "updated_at",
 	}, "name")
-	var rows []deviceRow
-	if err := where.Session(&gorm.Session{}).Order(order).Limit(q.PerPage).Offset(q.Offset()).Find(&rows).Error; err != nil {
+	ids, total, err := s.pageIDs(where, order, q)
+	if err != nil {
 		return nil, 0, fmt.Errorf("store: list devices: %w", err)
 	}
+	var rows []deviceRow
+	if len(ids) > 0 {
+		if err := db.Where("id IN ?", ids).Find(&rows).Error; err != nil {
+			return nil, 0, fmt.Errorf("store: list devices: %w", err)
+		}
+	}
+	rows = inOrder(ids, rows, func(r *deviceRow) int64 { return r.ID })
 	devs := make([]model.Device, len(rows))
 	ptrs := make([]*model.Device, len(rows))
 	for i := range rows {
@@ -201,7 +201,7 @@ func (s *Store) ListDevices(ctx context.Context, f model.DeviceFilter) ([]model.
 	if err := fillDeviceAttrs(db, attrs, ptrs); err != nil {
 		return nil, 0, err
 	}
-	return devs, int(total), nil
+	return devs, total, nil
 }
 
 // CreateDevice validates and inserts d (UserID 0 = unassigned) and sets

@@ -12,22 +12,31 @@ import (
 	"github.com/idsync/idsync/internal/model"
 )
 
-// uniqueFields maps a unique index (its name on PostgreSQL, its name or
-// "table.column" in SQLite's message) to the form field it guards.
-var uniqueFields = []struct {
-	needles []string
-	field   string
-	msg     string
-}{
-	{[]string{"users_username_key", "users.username_key"}, "username", "is already taken"},
-	{[]string{"users_email_key", "users.email_key"}, "email", "is already used by another user"},
-	{[]string{"users_external_id", "users.external_id"}, "external_id", "is already linked to another user"},
-	{[]string{"devices_serial_key"}, "serial", "is already used by another device"},
-	{[]string{"attribute_defs_key", "attribute_defs.key"}, "key", "is already taken"},
-	{[]string{"attribute_defs_name"}, "name", "is already taken"},
-	{[]string{"service_groups_name", "profiles_name", "sources_name"}, "name", "is already taken"},
-	{[]string{"admins_username"}, "username", "is already taken"},
-	{[]string{"group_mappings_dn", "group_mappings.source_id", "provisioning_mappings_dn", "provisioning_mappings.source_id"}, "group_dn", "is already mapped"},
+// uniqueField returns the form field a unique index guards and the message
+// for a taken value. constraint is the index name (PostgreSQL) or SQLite's
+// message, which names the index or its "table.column".
+func uniqueField(constraint string) (field, msg string, ok bool) {
+	table := []struct {
+		needles    []string
+		field, msg string
+	}{
+		{[]string{"users_username_key", "users.username_key"}, "username", "is already taken"},
+		{[]string{"users_email_key", "users.email_key"}, "email", "is already used by another user"},
+		{[]string{"users_external_id", "users.external_id"}, "external_id", "is already linked to another user"},
+		{[]string{"devices_serial_key"}, "serial", "is already used by another device"},
+		{[]string{"attribute_defs_key", "attribute_defs.key"}, "key", "is already taken"},
+		{[]string{"attribute_defs_name", "service_groups_name", "profiles_name", "sources_name"}, "name", "is already taken"},
+		{[]string{"admins_username"}, "username", "is already taken"},
+		{[]string{"group_mappings_dn", "group_mappings.source_id", "provisioning_mappings_dn", "provisioning_mappings.source_id"}, "group_dn", "is already mapped"},
+	}
+	for _, u := range table {
+		for _, n := range u.needles {
+			if strings.Contains(constraint, n) {
+				return u.field, u.msg, true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // dbErr turns a database error into the error a caller should see:
@@ -46,13 +55,9 @@ func dbErr(op string, err error) error {
 		return model.Errorf(model.ENOTFOUND, "Not found.")
 	}
 	if constraint, ok := uniqueViolation(err); ok {
-		for _, u := range uniqueFields {
-			for _, n := range u.needles {
-				if strings.Contains(constraint, n) {
-					return &model.Error{Code: model.ECONFLICT, Message: "Please correct the highlighted fields.",
-						Fields: map[string]string{u.field: u.msg}}
-				}
-			}
+		if field, msg, ok := uniqueField(constraint); ok {
+			return &model.Error{Code: model.ECONFLICT, Message: "Please correct the highlighted fields.",
+				Fields: map[string]string{field: msg}}
 		}
 		return model.Errorf(model.ECONFLICT, "This value is already taken.")
 	}

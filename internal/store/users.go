@@ -183,10 +183,7 @@ func fillUserAttrs(tx *gorm.DB, attrs *attrSet, users []*model.User) error {
 func (s *Store) ListUsers(ctx context.Context, f model.UserFilter) ([]model.User, int, error) {
 	q := f.ListQuery.Normalize()
 	db := s.db.WithContext(ctx)
-	where := db.Model(&userRow{})
-	if p := likePattern(q.Search); p != "" {
-		where = where.Where(`search LIKE ? ESCAPE '\'`, p)
-	}
+	where := s.whereSearch(db.Model(&userRow{}), "search", q.Search)
 	if f.Status != "" {
 		where = where.Where("status = ?", string(f.Status))
 	}
@@ -199,10 +196,6 @@ func (s *Store) ListUsers(ctx context.Context, f model.UserFilter) ([]model.User
 	if f.ProfileID != 0 {
 		where = where.Where("id IN (SELECT user_id FROM profile_members WHERE profile_id = ?)", f.ProfileID)
 	}
-	var total int64
-	if err := where.Session(&gorm.Session{}).Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("store: count users: %w", err)
-	}
 	order := orderBy(q, map[string]string{
 		"username": "username_key", "email": "email_key", "display_name": "lower(display_name)",
 		"status": "status", "origin": "origin", "created_at": "id", "updated_at": "updated_at",
@@ -212,15 +205,22 @@ func (s *Store) ListUsers(ctx context.Context, f model.UserFilter) ([]model.User
 		// index serves the order.
 		order = strings.TrimSuffix(strings.TrimSuffix(order, ", id DESC"), ", id")
 	}
-	var rows []userRow
-	if err := where.Session(&gorm.Session{}).Order(order).Limit(q.PerPage).Offset(q.Offset()).Find(&rows).Error; err != nil {
+	ids, total, err := s.pageIDs(where, order, q)
+	if err != nil {
 		return nil, 0, fmt.Errorf("store: list users: %w", err)
 	}
+	var rows []userRow
+	if len(ids) > 0 {
+		if err := db.Where("id IN ?", ids).Find(&rows).Error; err != nil {
+			return nil, 0, fmt.Errorf("store: list users: %w", err)
+		}
+	}
+	rows = inOrder(ids, rows, func(r *userRow) int64 { return r.ID })
 	users, err := s.usersWithAttrs(db, rows)
 	if err != nil {
 		return nil, 0, err
 	}
-	return users, int(total), nil
+	return users, total, nil
 }
 
 func (s *Store) usersWithAttrs(db *gorm.DB, rows []userRow) ([]model.User, error) {
