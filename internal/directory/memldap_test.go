@@ -134,6 +134,17 @@ func TestADShaped(t *testing.T) {
 			}
 		})
 	}
+	t.Run("read group with ranges", func(t *testing.T) {
+		src := adSource(srv.URL())
+		snap, err := c.ReadGroup(ctx, &src, "CN=Parent,OU=Staff,"+adBase, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := model.NewIndex(snap).Members("CN=Parent,OU=Staff,"+adBase, true)
+		if !ok || len(m) != n || len(snap.Users) != n {
+			t.Errorf("ReadGroup(Parent) nested members = %d, users %d, want %d", len(m), len(snap.Users), n)
+		}
+	})
 	t.Run("read user by GUID", func(t *testing.T) {
 		src := adSource(srv.URL())
 		full, err := c.Read(ctx, &src)

@@ -250,6 +250,45 @@ func TestSlapdRead(t *testing.T) {
 		}
 	})
 
+	t.Run("read group", func(t *testing.T) {
+		src := srv.Source()
+		full, err := c.Read(ctx, &src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fix := model.NewIndex(full)
+		for _, dn := range []string{"cn=all-staff," + slapdtest.GroupsDN, "cn=cycle-a," + slapdtest.GroupsDN, slapdtest.TeamDN(1)} {
+			for _, nested := range []bool{false, true} {
+				snap, err := c.ReadGroup(ctx, &src, dn, nested)
+				if err != nil {
+					t.Fatalf("ReadGroup(%s): %v", dn, err)
+				}
+				if snap.Complete {
+					t.Error("ReadGroup snapshot marked complete")
+				}
+				want, _ := fix.Members(dn, nested)
+				got, ok := model.NewIndex(snap).Members(dn, nested)
+				if !ok || len(got) != len(want) {
+					t.Errorf("ReadGroup(%s, nested=%v): %d members, want %d", dn, nested, len(got), len(want))
+					continue
+				}
+				for id, path := range want {
+					if !slices.Equal(got[id], path) {
+						t.Errorf("ReadGroup(%s): path of %s = %q, want %q", dn, id, got[id], path)
+					}
+				}
+			}
+		}
+		sales, err := c.ReadGroup(ctx, &src, "cn=Sales (EMEA) *star*,"+slapdtest.GroupsDN, false)
+		if err != nil || len(sales.Groups) != 1 || len(sales.Groups[0].Unresolved) != 1 || len(sales.Users) != 1 {
+			t.Errorf("ReadGroup(Sales) = %+v, %v", sales, err)
+		}
+		_, err = c.ReadGroup(ctx, &src, "cn=nope,"+slapdtest.GroupsDN, true)
+		if directory.ErrorKind(err) != directory.KindNotFound {
+			t.Errorf("ReadGroup(missing) = %v, want not found", err)
+		}
+	})
+
 	t.Run("search groups escapes", func(t *testing.T) {
 		src := srv.Source()
 		got, err := c.SearchGroups(ctx, &src, "(EMEA) *", 10)
