@@ -35,7 +35,12 @@ type Store interface {
 	SaveSchedulePruned(ctx context.Context, at time.Time) error
 	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (*store.Lease, error)
 	PruneRuns(ctx context.Context, before time.Time) (int64, error)
+	RunningRuns(ctx context.Context) ([]model.Run, error)
 }
+
+// interruptedAfter is how long a refresh may be recorded as running with
+// no run in progress before it counts as interrupted (process killed).
+const interruptedAfter = 2 * time.Minute
 
 // Options tune the loop; the zero value gives the production values.
 type Options struct {
@@ -190,6 +195,9 @@ func (s *Scheduler) lead(ctx context.Context) error {
 		return fmt.Errorf("scheduler: %w", err)
 	}
 	now := s.opt.Now()
+	if state, err = s.interrupted(ctx, state, now); err != nil {
+		return err
+	}
 	s.prune(ctx, set, state, now)
 	next, _, err := NextFromSettings(set, state.LastRunAt, now)
 	if err != nil {
@@ -202,6 +210,29 @@ func (s *Scheduler) lead(ctx context.Context) error {
 	s.log.Info("scheduled refresh due", "due", next)
 	_, err = s.start(ctx, model.TriggerSchedule, "scheduler", state)
 	return err
+}
+
+// interrupted records a refresh that is still marked running although
+// nothing runs (its process was killed) as failed, so the pages stop
+// showing it as in progress. The next due refresh goes ahead as usual.
+func (s *Scheduler) interrupted(ctx context.Context, state model.ScheduleState, now time.Time) (model.ScheduleState, error) {
+	if state.LastStatus != model.RunRunning || s.running.Load() || now.Sub(state.LastRunAt) < interruptedAfter {
+		return state, nil
+	}
+	runs, err := s.st.RunningRuns(ctx)
+	if err != nil {
+		return state, fmt.Errorf("scheduler: %w", err)
+	}
+	if len(runs) > 0 {
+		return state, nil
+	}
+	state.LastStatus = model.RunFailed
+	state.LastError = "The refresh was interrupted: the server stopped while it ran."
+	if err := s.st.SaveScheduleState(ctx, state); err != nil {
+		return state, fmt.Errorf("scheduler: %w", err)
+	}
+	s.log.Warn("refresh marked interrupted", "started", state.LastRunAt)
+	return state, nil
 }
 
 // prune deletes runs older than the retention, once a day.
@@ -414,7 +445,7 @@ func info(ctx context.Context, st ScheduleReader, now time.Time, leader, running
 		StartTime:     set.RefreshStartTime,
 		State:         state,
 		Leader:        leader,
-		Running:       running || state.LastStatus == model.RunRunning,
+		Running:       running,
 	}, nil
 }
 
