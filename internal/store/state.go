@@ -80,12 +80,14 @@ func attrRows(tx *gorm.DB, query string, attrs *attrSet, n int, id func(i int) i
 	}
 	defer rows.Close()
 	i := 0
+	in := interner{}
 	for rows.Next() {
 		var owner, attr int64
-		var v string
-		if err := rows.Scan(&owner, &attr, &v); err != nil {
+		var raw sql.RawBytes
+		if err := rows.Scan(&owner, &attr, &raw); err != nil {
 			return err
 		}
+		v := in.get(raw)
 		for i < n && id(i) < owner {
 			i++
 		}
@@ -111,16 +113,17 @@ func loadAllUsers(tx *gorm.DB, attrs *attrSet) ([]model.User, error) {
 		return nil, fmt.Errorf("users: %w", err)
 	}
 	defer rows.Close()
+	in := interner{}
 	for rows.Next() {
 		var u model.User
 		var src sql.NullInt64
-		var status, origin, typ string
+		var status, origin, typ sql.RawBytes
 		var created, updated time.Time
 		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.DisplayName, &status, &origin, &typ, &src,
 			&u.ExternalID, &u.DN, &u.DisabledBySync, &u.Version, &created, &updated); err != nil {
 			return nil, fmt.Errorf("users: %w", err)
 		}
-		u.Status, u.Origin, u.AccountType = model.UserStatus(status), model.Origin(origin), model.AccountType(typ)
+		u.Status, u.Origin, u.AccountType = model.UserStatus(in.get(status)), model.Origin(in.get(origin)), model.AccountType(in.get(typ))
 		u.SourceID = src.Int64
 		u.CreatedAt, u.UpdatedAt = created.UTC(), updated.UTC()
 		u.Attributes = make(model.Attributes, len(attrs.defs))
@@ -223,4 +226,18 @@ func loadAllProfiles(tx *gorm.DB, attrs *attrSet) ([]model.Profile, error) {
 		out[i] = rows[i].profile(rules[rows[i].ID])
 	}
 	return out, nil
+}
+
+// interner shares one string per distinct value: attribute values repeat
+// across thousands of users, and a state of 100k users would otherwise hold
+// a copy each.
+type interner map[string]string
+
+func (in interner) get(b []byte) string {
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	in[s] = s
+	return s
 }

@@ -322,7 +322,8 @@ func writeUserAttrs(tx *gorm.DB, attrs *attrSet, userID int64, old, new model.At
 }
 
 // UpdateUser stores u's fields and attributes (ID, Version and CreatedAt
-// are not taken from u). When nothing changed it writes nothing. Otherwise it
+// are not taken from u; nil Attributes keeps the stored values, an empty
+// map clears them). When nothing changed it writes nothing. Otherwise it
 // bumps the version, audits the change, notifies products and, when
 // Settings.SyncEnterpriseGroupsToDevices is on, writes changed
 // enterprise-group values to every device assigned to the user (SPEC §6).
@@ -340,6 +341,9 @@ func (s *Store) UpdateUser(ctx context.Context, u *model.User) error {
 			return err
 		}
 		nu := *u
+		if nu.Attributes == nil {
+			nu.Attributes = old.Attributes.Clone()
+		}
 		if err := normalizeUser(tx, &nu, attrs); err != nil {
 			return err
 		}

@@ -55,12 +55,24 @@ func TestUserCRUD(t *testing.T) {
 			t.Errorf("update audit = %+v", e)
 		}
 
+		// nil attributes keep the stored values
+		keep := *again
+		keep.Attributes = nil
+		keep.Email = "alice@example.org"
+		if err := s.UpdateUser(ctx, &keep); err != nil {
+			t.Fatal(err)
+		}
+		again, _ = s.GetUser(ctx, u.ID)
+		if again.Version != 3 || again.Attributes[model.AttrLocation] != "Paris" || again.Email != "alice@example.org" {
+			t.Errorf("update with nil attributes: %+v", again)
+		}
+
 		// an update that changes nothing writes nothing
 		audits := count(t, s, "audit_log")
 		if err := s.UpdateUser(ctx, again); err != nil {
 			t.Fatal(err)
 		}
-		if again.Version != 2 || count(t, s, "audit_log") != audits {
+		if again.Version != 3 || count(t, s, "audit_log") != audits {
 			t.Errorf("no-op update bumped version to %d or audited", again.Version)
 		}
 
