@@ -299,7 +299,7 @@ func (d *Dispatcher) runProduct(ctx context.Context, p *model.Product) {
 	}
 }
 
-// complete writes outcomes in batches: every 100 results or 50 ms.
+// complete writes outcomes in batches: every 250 results or 50 ms.
 func (d *Dispatcher) complete(ctx context.Context, p *model.Product, results <-chan model.DeliveryOutcome, inflight *atomic.Int64) {
 	var buf []model.DeliveryOutcome
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -326,7 +326,7 @@ func (d *Dispatcher) complete(ctx context.Context, p *model.Product, results <-c
 				return
 			}
 			buf = append(buf, o)
-			if len(buf) >= 100 {
+			if len(buf) >= 250 {
 				flush()
 			}
 		case <-tick.C:

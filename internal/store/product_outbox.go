@@ -287,16 +287,24 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, outcomes [
 	nowMS := time.Now().UnixMilli()
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		logs := make([]deliveryRow, 0, len(outcomes))
+		if s.dialect == DialectPostgres {
+			if err := completeBulkPostgres(tx, owner, nowMS, outcomes); err != nil {
+				return err
+			}
+		}
 		for _, o := range outcomes {
 			var err error
-			if o.OK {
+			switch {
+			case s.dialect == DialectPostgres:
+				// done above in one statement
+			case o.OK:
 				err = tx.Exec(`UPDATE product_user_state SET
 					delivered_version = CASE WHEN ? > delivered_version THEN ? ELSE delivered_version END,
 					remote_id = ?, remote_version = ?, attempts = 0, last_error = '', next_attempt_at = 0,
 					locked_until = 0, lock_owner = ''
 					WHERE product_id = ? AND user_id = ? AND lock_owner = ?`,
 					o.Version, o.Version, o.RemoteID, o.RemoteVersion, o.ProductID, o.UserID, owner).Error
-			} else {
+			default:
 				err = tx.Exec(`UPDATE product_user_state SET
 					remote_id = ?, remote_version = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
 					locked_until = 0, lock_owner = ''
@@ -323,6 +331,39 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, outcomes [
 		}
 		return nil
 	})
+}
+
+// completeBulkPostgres records many outcomes in one UPDATE … FROM (VALUES …):
+// one round trip instead of one per pair.
+func completeBulkPostgres(tx *gorm.DB, owner string, nowMS int64, outcomes []model.DeliveryOutcome) error {
+	for chunk := range slices.Chunk(outcomes, 500) {
+		var b strings.Builder
+		args := make([]any, 0, len(chunk)*8+1)
+		for i, o := range chunk {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("(CAST(? AS BIGINT),CAST(? AS BIGINT),CAST(? AS BIGINT),CAST(? AS BOOLEAN),CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT))")
+			next := int64(0)
+			if !o.OK {
+				next = nowMS + o.RetryAfter.Milliseconds()
+			}
+			args = append(args, o.ProductID, o.UserID, o.Version, o.OK, o.RemoteID, o.RemoteVersion, truncateText(o.Error, 1000), next)
+		}
+		args = append(args, owner)
+		err := tx.Exec(`UPDATE product_user_state s SET
+			delivered_version = CASE WHEN v.ok AND v.version > s.delivered_version THEN v.version ELSE s.delivered_version END,
+			remote_id = v.remote_id, remote_version = v.remote_version,
+			attempts = CASE WHEN v.ok THEN 0 ELSE s.attempts + 1 END,
+			last_error = CASE WHEN v.ok THEN '' ELSE v.err END,
+			next_attempt_at = v.next_at, locked_until = 0, lock_owner = ''
+			FROM (VALUES `+b.String()+`) AS v(product_id, user_id, version, ok, remote_id, remote_version, err, next_at)
+			WHERE s.product_id = v.product_id AND s.user_id = v.user_id AND s.lock_owner = ?`, args...).Error
+		if err != nil {
+			return fmt.Errorf("store: complete deliveries: %w", err)
+		}
+	}
+	return nil
 }
 
 // ReleaseClaims ends every lease held by owner (on shutdown), so another
