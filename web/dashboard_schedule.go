@@ -32,7 +32,7 @@ func (s *Server) scheduleInfo(ctx context.Context) (model.ScheduleInfo, error) {
 	if s.scheduler != nil {
 		return s.scheduler.Info(ctx)
 	}
-	return scheduler.Describe(ctx, s.store, s.now())
+	return scheduler.Describe(ctx, s.store, s.cfg.TimeZone, s.now())
 }
 
 // scheduleView fills the dashboard's schedule card.

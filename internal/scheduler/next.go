@@ -206,12 +206,25 @@ func Validate(intervalHours int, startHHMM, timeZone string) error {
 	return model.Invalid(f)
 }
 
-// NextFromSettings is Next with the schedule fields of s. It fails only on
-// an unknown time zone.
-func NextFromSettings(s model.Settings, lastRun, now time.Time) (time.Time, *time.Location, error) {
+// Zone returns the schedule's time zone: the settings' zone when set,
+// otherwise def (the server's zone, --timezone; nil = time.Local). An
+// unknown settings zone falls back to def too, so a schedule always exists.
+func Zone(s model.Settings, def *time.Location) *time.Location {
+	if def == nil {
+		def = time.Local
+	}
+	if strings.TrimSpace(s.TimeZone) == "" {
+		return def
+	}
 	loc, err := Location(s.TimeZone)
 	if err != nil {
-		return time.Time{}, nil, err
+		return def
 	}
-	return Next(s.InstalledAt, lastRun, now, s.RefreshIntervalHours, s.RefreshStartTime, loc), loc, nil
+	return loc
+}
+
+// NextFromSettings is Next with the schedule fields of s, in Zone(s, def).
+func NextFromSettings(s model.Settings, def *time.Location, lastRun, now time.Time) (time.Time, *time.Location) {
+	loc := Zone(s, def)
+	return Next(s.InstalledAt, lastRun, now, s.RefreshIntervalHours, s.RefreshStartTime, loc), loc
 }

@@ -173,3 +173,34 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestZone(t *testing.T) {
+	berlin := mustLoc(t, "Europe/Berlin")
+	ny := mustLoc(t, "America/New_York")
+	tests := []struct {
+		name    string
+		setting string
+		def     *time.Location
+		want    string
+	}{
+		{"settings zone wins", "America/New_York", berlin, "America/New_York"},
+		{"empty uses the server's zone", "", berlin, "Europe/Berlin"},
+		{"unknown falls back to the server's zone", "Nowhere/Atlantis", ny, "America/New_York"},
+		{"no server zone: Local", "", nil, "Local"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Zone(model.Settings{TimeZone: tt.setting}, tt.def)
+			if got.String() != tt.want {
+				t.Errorf("Zone = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	// NextFromSettings computes in that zone.
+	s := model.DefaultSettings()
+	s.InstalledAt = time.Date(2026, 5, 4, 15, 0, 0, 0, time.UTC)
+	next, loc := NextFromSettings(s, berlin, time.Time{}, s.InstalledAt)
+	if want := time.Date(2026, 5, 7, 2, 0, 0, 0, berlin); !next.Equal(want) || loc != berlin {
+		t.Errorf("NextFromSettings = %s in %s, want %s", next, loc, want)
+	}
+}

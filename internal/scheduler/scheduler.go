@@ -48,7 +48,10 @@ type Options struct {
 	LeaseTTL time.Duration    // SQLite lease lifetime without renewal; default 30 s
 	Now      func() time.Time // the clock; default time.Now
 	Holder   string           // this replica's name in the lease; default host-pid-random
-	Metrics  *Metrics         // nil = no metrics
+	// Zone is the schedule's zone when the settings name none (the
+	// server's --timezone); nil = time.Local.
+	Zone    *time.Location
+	Metrics *Metrics // nil = no metrics
 	// RunNowWait is how long RunNow waits for a quick answer (a run in
 	// progress elsewhere) before reporting the run as started; default 1 s.
 	RunNowWait time.Duration
@@ -199,10 +202,7 @@ func (s *Scheduler) lead(ctx context.Context) error {
 		return err
 	}
 	s.prune(ctx, set, state, now)
-	next, _, err := NextFromSettings(set, state.LastRunAt, now)
-	if err != nil {
-		return fmt.Errorf("scheduler: %w", err)
-	}
+	next, _ := NextFromSettings(set, s.opt.Zone, state.LastRunAt, now)
 	s.metrics.setNext(next)
 	if next.After(now) || s.running.Load() {
 		return nil
@@ -399,7 +399,7 @@ func (s *Scheduler) RunNow(ctx context.Context) error {
 // Info returns what the pages show: the next run in the configured zone and
 // the last refresh's outcome.
 func (s *Scheduler) Info(ctx context.Context) (model.ScheduleInfo, error) {
-	return info(ctx, s.st, s.opt.Now(), s.Leader(), s.Running())
+	return info(ctx, s.st, s.opt.Zone, s.opt.Now(), s.Leader(), s.Running())
 }
 
 // NextRun returns when the next scheduled refresh is due, in the configured
@@ -419,12 +419,12 @@ type ScheduleReader interface {
 }
 
 // Describe returns the schedule info from the database alone, for pages
-// served where no Scheduler runs.
-func Describe(ctx context.Context, st ScheduleReader, now time.Time) (model.ScheduleInfo, error) {
-	return info(ctx, st, now, false, false)
+// served where no Scheduler runs; zone is the server's schedule zone.
+func Describe(ctx context.Context, st ScheduleReader, zone *time.Location, now time.Time) (model.ScheduleInfo, error) {
+	return info(ctx, st, zone, now, false, false)
 }
 
-func info(ctx context.Context, st ScheduleReader, now time.Time, leader, running bool) (model.ScheduleInfo, error) {
+func info(ctx context.Context, st ScheduleReader, zone *time.Location, now time.Time, leader, running bool) (model.ScheduleInfo, error) {
 	set, err := st.GetSettings(ctx)
 	if err != nil {
 		return model.ScheduleInfo{}, fmt.Errorf("scheduler: info: %w", err)
@@ -433,11 +433,7 @@ func info(ctx context.Context, st ScheduleReader, now time.Time, leader, running
 	if err != nil {
 		return model.ScheduleInfo{}, fmt.Errorf("scheduler: info: %w", err)
 	}
-	loc, lerr := Location(set.TimeZone)
-	if lerr != nil {
-		loc = time.Local
-	}
-	next := Next(set.InstalledAt, state.LastRunAt, now, set.RefreshIntervalHours, set.RefreshStartTime, loc)
+	next, loc := NextFromSettings(set, zone, state.LastRunAt, now)
 	return model.ScheduleInfo{
 		Next:          next.In(loc),
 		Location:      loc,
