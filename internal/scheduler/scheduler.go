@@ -36,7 +36,13 @@ type Store interface {
 	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (*store.Lease, error)
 	PruneRuns(ctx context.Context, before time.Time) (int64, error)
 	RunningRuns(ctx context.Context) ([]model.Run, error)
+	TryApplyLock(ctx context.Context) (release func(), err error)
+	MarkInterruptedRuns(ctx context.Context, before time.Time) (int64, error)
 }
+
+// orphanAfter is how old a run still marked running must be before the
+// leader checks whether its process died.
+const orphanAfter = 15 * time.Minute
 
 // interruptedAfter is how long a refresh may be recorded as running with
 // no run in progress before it counts as interrupted (process killed).
@@ -202,6 +208,7 @@ func (s *Scheduler) lead(ctx context.Context) error {
 		return err
 	}
 	s.prune(ctx, set, state, now)
+	s.reapOrphans(ctx)
 	next, _ := NextFromSettings(set, s.opt.Zone, state.LastRunAt, now)
 	s.metrics.setNext(next)
 	if next.After(now) || s.running.Load() {
@@ -233,6 +240,39 @@ func (s *Scheduler) interrupted(ctx context.Context, state model.ScheduleState, 
 	}
 	s.log.Warn("refresh marked interrupted", "started", state.LastRunAt)
 	return state, nil
+}
+
+// reapOrphans marks runs left "running" by a killed process as failed.
+// A run is an orphan when it is older than orphanAfter and nobody holds
+// the apply lock (every apply holds it while it runs, on any replica).
+func (s *Scheduler) reapOrphans(ctx context.Context) {
+	runs, err := s.st.RunningRuns(ctx)
+	if err != nil || len(runs) == 0 {
+		return
+	}
+	cutoff := time.Now().Add(-orphanAfter) // run times are wall-clock
+	old := false
+	for _, r := range runs {
+		if r.StartedAt.Before(cutoff) {
+			old = true
+		}
+	}
+	if !old {
+		return
+	}
+	release, err := s.st.TryApplyLock(ctx)
+	if err != nil {
+		return // an apply is running, or the lock cannot be asked: look again next tick
+	}
+	defer release()
+	n, err := s.st.MarkInterruptedRuns(ctx, cutoff)
+	if err != nil {
+		s.log.Warn("mark interrupted runs", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Warn("runs interrupted by a stopped process marked failed", "runs", n)
+	}
 }
 
 // prune deletes runs older than the retention, once a day.
