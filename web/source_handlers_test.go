@@ -49,6 +49,14 @@ func TestSources(t *testing.T) {
 		if !strings.Contains(r.body, `value="entryUUID"`) || !strings.Contains(r.body, `data-testid="field-attributes.enterprise.location"`) {
 			t.Error("OpenLDAP defaults or enterprise rows missing")
 		}
+		if countTestID(r.body, "source-kind-switch") != 1 {
+			t.Error("the kind select of a new source does not reload the defaults")
+		}
+		// The kind switch asks for the fragment: no layout around it.
+		r = c.do(http.MethodGet, "/sources/new?kind=ad", nil, map[string]string{"HX-Request": "true"})
+		if strings.Contains(r.body, "<html") || !strings.Contains(r.body, `value="sAMAccountName"`) {
+			t.Errorf("htmx kind switch: got a full page or no AD defaults")
+		}
 	})
 
 	for _, tc := range []struct {
