@@ -109,9 +109,11 @@ func BenchmarkBuild(b *testing.B) {
 			b.Run(fmt.Sprintf("users=%d/%s", n, c.name), func(b *testing.B) {
 				b.ReportAllocs()
 				var p *model.Plan
+				cpu0 := cpuTime()
 				for b.Loop() {
 					p = Build(c.in)
 				}
+				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 				b.ReportMetric(float64(len(p.Actions)), "actions")
 				b.ReportMetric(float64(len(p.Skips)), "skips")
 			})

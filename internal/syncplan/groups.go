@@ -113,12 +113,26 @@ func (p *planner) sgSize(id int64) int {
 	return p.sgSizes[id]
 }
 
-func (p *planner) mappingPath(sm *sgMap, ext string) string { return pathString(sm.members[ext]) }
+// addReason explains an add_service_group by mapping i. Breadth-first
+// resolution gives one path per nested group, so the text is shared by all
+// users found in the same group.
+func (p *planner) addReason(i int32, ext string) string {
+	sm := &p.sgMaps[i]
+	path := sm.members[ext]
+	last := ""
+	if len(path) > 0 {
+		last = path[len(path)-1]
+	}
+	return p.reason(reasonKey{kind: 4, a: int64(i), s: last}, func() string {
+		return "member of " + pathString(path) + ", mapped to " + quote(sm.sg.Name)
+	})
+}
 
 // reasonKey names a reason text shared by many users.
 type reasonKey struct {
 	kind int
 	a, b int64
+	s    string
 }
 
 // reason returns the text for k, building it once per run: at 100k users
@@ -174,7 +188,7 @@ func (p *planner) placeExisting(u *model.User, maps []int32, info map[int64]*sgI
 				continue
 			}
 			p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
-				Reason: "member of " + p.mappingPath(sm, u.ExternalID) + ", mapped to " + quote(sm.sg.Name)}, u, nil)
+				Reason: p.addReason(i, u.ExternalID)}, u, nil)
 		}
 		return
 	}
@@ -219,7 +233,7 @@ func (p *planner) placeWinner(u, nu *model.User, maps []int32) {
 	}
 	win := &p.sgMaps[maps[0]]
 	p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: win.sg.ID, GroupName: win.sg.Name,
-		Reason: "member of " + p.mappingPath(win, ext) + ", mapped to " + quote(win.sg.Name)}, u, nu)
+		Reason: p.addReason(maps[0], ext)}, u, nu)
 	for _, i := range maps[1:] {
 		sm := &p.sgMaps[i]
 		if sm.sg.ID == win.sg.ID {
@@ -248,7 +262,7 @@ func (p *planner) placeNew(nu *model.User, maps []int32, info map[int64]*sgInfo,
 			}
 			seen[sm.sg.ID] = true
 			p.act(model.Action{Phase: phSG, Kind: model.ActAddServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
-				Reason: "member of " + p.mappingPath(sm, nu.ExternalID) + ", mapped to " + quote(sm.sg.Name)}, nil, nu)
+				Reason: p.addReason(i, nu.ExternalID)}, nil, nu)
 		}
 		return
 	}

@@ -282,19 +282,19 @@ func (p *planner) plan() *model.Plan {
 	}
 	out := &model.Plan{Actions: make([]model.Action, 0, n)}
 	for i := range p.actions {
-		out.Actions = append(out.Actions, sortedCopy(p.actions[i], compareActions)...)
+		out.Actions = appendSorted(out.Actions, p.actions[i], compareActions)
 	}
-	out.Skips = sortedCopy(p.skips, compareSkips)
+	out.Skips = appendSorted(make([]model.Skip, 0, len(p.skips)), p.skips, compareSkips)
 	out.Holds = p.holds
 	out.SnapshotHash = SnapshotHash(p.in.Snapshot)
 	out.StateHash = StateHash(p.in.State)
 	return out
 }
 
-// sortedCopy returns l sorted by cmp, ties kept in their original order.
-// It sorts indices: the elements are large, and moving them in a stable
-// sort costs more than the planning itself at 100k users.
-func sortedCopy[T any](l []T, cmp func(a, b *T) int) []T {
+// appendSorted appends l to dst sorted by cmp, ties kept in their original
+// order. It sorts indices: the elements are large, and moving them in a
+// stable sort costs more than the planning itself at 100k users.
+func appendSorted[T any](dst, l []T, cmp func(a, b *T) int) []T {
 	idx := make([]int32, len(l))
 	for i := range idx {
 		idx[i] = int32(i)
@@ -305,11 +305,19 @@ func sortedCopy[T any](l []T, cmp func(a, b *T) int) []T {
 		}
 		return int(a - b)
 	})
-	out := make([]T, len(l))
-	for i, j := range idx {
-		out[i] = l[j]
+	for _, j := range idx {
+		dst = append(dst, l[j])
 	}
-	return out
+	return dst
+}
+
+// grow makes room for one more element, doubling the capacity: append's
+// gentler growth for large slices copies these big structs many times.
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	return slices.Grow(s, max(len(s), 64))
 }
 
 func compareActions(a, b *model.Action) int {
@@ -347,7 +355,7 @@ func (p *planner) act(a model.Action, u *model.User, nu *model.User) {
 		a.Username = nu.Username
 	}
 	i := phaseIndex(a.Phase)
-	p.actions[i] = append(p.actions[i], a)
+	p.actions[i] = append(grow(p.actions[i]), a)
 }
 
 // skip records a change not made; u or d (or neither) names the user.
@@ -359,7 +367,7 @@ func (p *planner) skip(ph model.Phase, k model.ActionKind, u *model.User, d *mod
 	case d != nil:
 		s.ExternalID, s.Username = d.ExternalID, d.Username
 	}
-	p.skips = append(p.skips, s)
+	p.skips = append(grow(p.skips), s)
 }
 
 func (p *planner) skipGroup(ph model.Phase, k model.ActionKind, u *model.User, nu *model.User, gid int64, gname, reason string) {
@@ -370,7 +378,7 @@ func (p *planner) skipGroup(ph model.Phase, k model.ActionKind, u *model.User, n
 	case nu != nil:
 		s.ExternalID, s.Username = nu.ExternalID, nu.Username
 	}
-	p.skips = append(p.skips, s)
+	p.skips = append(grow(p.skips), s)
 }
 
 // attrsAfter returns the attributes user u will have after this plan.

@@ -72,23 +72,26 @@ func (p *planner) profiles() {
 		mm := members[pr.ID]
 		removed := 0
 		rules := describeRules(pr.Rules)
+		addR := "attributes match the rules of " + quote(pr.Name) + " (" + rules + ")"
+		remR := "attributes no longer match the rules of " + quote(pr.Name) + " (" + rules + ")"
+		newR := "new user's attributes match the rules of " + quote(pr.Name) + " (" + rules + ")"
 		for _, u := range users {
 			match := model.MatchRules(pr.Rules, p.attrsAfter(u))
 			manual, member := mm[u.ID]
 			switch {
 			case match && !member:
 				p.act(model.Action{Phase: phProf, Kind: model.ActAddProfile, GroupID: pr.ID, GroupName: pr.Name,
-					Reason: "attributes match the rules of " + quote(pr.Name) + " (" + rules + ")"}, u, nil)
+					Reason: addR}, u, nil)
 			case !match && member && !manual:
 				removed++
 				p.act(model.Action{Phase: phProf, Kind: model.ActRemoveProfile, GroupID: pr.ID, GroupName: pr.Name,
-					Reason: "attributes no longer match the rules of " + quote(pr.Name) + " (" + rules + ")"}, u, nil)
+					Reason: remR}, u, nil)
 			}
 		}
 		for _, nu := range p.creating {
 			if model.MatchRules(pr.Rules, nu.Attributes) {
 				p.act(model.Action{Phase: phProf, Kind: model.ActAddProfile, GroupID: pr.ID, GroupName: pr.Name,
-					Reason: "new user's attributes match the rules of " + quote(pr.Name) + " (" + rules + ")"}, nil, nu)
+					Reason: newR}, nil, nu)
 			}
 		}
 		size := p.in.Baseline.ProfileSizes[pr.ID]

@@ -108,13 +108,21 @@ func (p *planner) provisionNew(d *model.DirUser, want model.AccountType, inProv 
 	}
 	p.creating = append(p.creating, nu)
 	p.createByExt[d.ExternalID] = nu
-	reason := "in provisioning group " + quote(p.provGroupFor(d.ExternalID, want)) + ": added as " + typeName(want)
-	if want == model.AccountDeviceEnabled && p.inProvOfType(d.ExternalID, model.AccountAdministrator) {
-		reason += " (also in an administrator provisioning group; device-enabled wins)"
+	dn := p.provGroupFor(d.ExternalID, want)
+	both := want == model.AccountDeviceEnabled && p.inProvOfType(d.ExternalID, model.AccountAdministrator)
+	var b int64
+	if both {
+		b = 1
 	}
-	cp := *nu
-	cp.Attributes = attrs.Clone()
-	p.act(model.Action{Phase: phProv, Kind: model.ActCreateUser, User: &cp, Reason: reason}, nil, nu)
+	reason := p.reason(reasonKey{kind: 3, b: b, s: dn}, func() string {
+		r := "in provisioning group " + quote(dn) + ": added as " + typeName(want)
+		if both {
+			r += " (also in an administrator provisioning group; device-enabled wins)"
+		}
+		return r
+	})
+	// nu is never changed after this point, so the action may share it.
+	p.act(model.Action{Phase: phProv, Kind: model.ActCreateUser, User: nu, Reason: reason}, nil, nu)
 }
 
 // deprovision applies the configured deprovisioning action to u.
