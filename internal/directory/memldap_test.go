@@ -164,7 +164,10 @@ func TestADShaped(t *testing.T) {
 
 // cutProxy forwards to backend but closes every connection after limit
 // bytes from the server: a directory that drops the connection mid-search.
-func cutProxy(t *testing.T, backend string, limit int64) string {
+// With stall, it keeps the connection open and silent instead.
+func cutProxy(t *testing.T, backend string, limit int64) string { return proxy(t, backend, limit, false) }
+
+func proxy(t *testing.T, backend string, limit int64, stall bool) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +189,15 @@ func cutProxy(t *testing.T, backend string, limit int64) string {
 			}
 			wg.Add(2)
 			go func() { defer wg.Done(); _, _ = io.Copy(sc, cc); sc.Close() }()
-			go func() { defer wg.Done(); _, _ = io.CopyN(cc, sc, limit); cc.Close(); sc.Close() }()
+			go func() {
+				defer wg.Done()
+				_, _ = io.CopyN(cc, sc, limit)
+				if stall {
+					_, _ = io.Copy(io.Discard, sc) // ends when the test closes the backend
+				}
+				cc.Close()
+				sc.Close()
+			}()
 		}
 	}()
 	return "ldap://" + l.Addr().String()
@@ -207,6 +218,28 @@ func TestDropMidSearch(t *testing.T) {
 	}
 	if k := directory.ErrorKind(err); k != directory.KindProtocol && k != directory.KindUnreachable {
 		t.Errorf("kind = %q (%v)", k, err)
+	}
+}
+
+func TestCancelMidSearch(t *testing.T) {
+	es, _ := adEntries(200)
+	srv := startMem(t, es, memldap.Options{})
+	url := proxy(t, strings.TrimPrefix(srv.URL(), "ldap://"), 6000, true)
+	src := adSource(url)
+	src.PageSize = 50
+	src.Timeout = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	snap, err := directory.New(nil).Read(ctx, &src)
+	if err == nil || snap != nil {
+		t.Fatalf("Read on a stalled server = %v, %v; want an error", snap, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Read returned after %s; the context ended after 300ms", d)
+	}
+	if k := directory.ErrorKind(err); k != directory.KindTimeout {
+		t.Errorf("kind = %q (%v), want timeout", k, err)
 	}
 }
 
