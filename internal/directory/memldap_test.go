@@ -165,7 +165,9 @@ func TestADShaped(t *testing.T) {
 // cutProxy forwards to backend but closes every connection after limit
 // bytes from the server: a directory that drops the connection mid-search.
 // With stall, it keeps the connection open and silent instead.
-func cutProxy(t *testing.T, backend string, limit int64) string { return proxy(t, backend, limit, false) }
+func cutProxy(t *testing.T, backend string, limit int64) string {
+	return proxy(t, backend, limit, false)
+}
 
 func proxy(t *testing.T, backend string, limit int64, stall bool) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
