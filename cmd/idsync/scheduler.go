@@ -18,7 +18,11 @@ func (m *Main) newScheduler(sy *syncer.Syncer, reg prometheus.Registerer) (*sche
 		return nil, fmt.Errorf("scheduler metrics: %w", err)
 	}
 	runner := scheduler.SyncRunner{Sources: m.Store, Sync: sy}
-	return scheduler.New(m.Store, runner, m.Logger, scheduler.Options{Metrics: metrics, Zone: m.Config.TimeZone}), nil
+	return scheduler.New(m.Store, runner, m.Logger, scheduler.Options{
+		Metrics:       metrics,
+		Zone:          m.Config.TimeZone,
+		RetentionDays: m.Config.RunRetentionDays,
+	}), nil
 }
 
 // startScheduler runs sched in the background until ctx ends; the returned

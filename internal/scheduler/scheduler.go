@@ -54,6 +54,9 @@ type Options struct {
 	LeaseTTL time.Duration    // SQLite lease lifetime without renewal; default 30 s
 	Now      func() time.Time // the clock; default time.Now
 	Holder   string           // this replica's name in the lease; default host-pid-random
+	// RetentionDays, when > 0, overrides Settings.RunRetentionDays
+	// (--run-retention-days).
+	RetentionDays int
 	// Zone is the schedule's zone when the settings name none (the
 	// server's --timezone); nil = time.Local.
 	Zone    *time.Location
@@ -277,10 +280,14 @@ func (s *Scheduler) reapOrphans(ctx context.Context) {
 
 // prune deletes runs older than the retention, once a day.
 func (s *Scheduler) prune(ctx context.Context, set model.Settings, state model.ScheduleState, now time.Time) {
-	if set.RunRetentionDays <= 0 || (!state.LastPrunedAt.IsZero() && now.Sub(state.LastPrunedAt) < 24*time.Hour) {
+	days := set.RunRetentionDays
+	if s.opt.RetentionDays > 0 {
+		days = s.opt.RetentionDays
+	}
+	if days <= 0 || (!state.LastPrunedAt.IsZero() && now.Sub(state.LastPrunedAt) < 24*time.Hour) {
 		return
 	}
-	before := now.AddDate(0, 0, -set.RunRetentionDays)
+	before := now.AddDate(0, 0, -days)
 	n, err := s.st.PruneRuns(ctx, before)
 	if err != nil {
 		s.log.Warn("prune runs", "err", err)

@@ -591,6 +591,25 @@ func TestRetention(t *testing.T) {
 	})
 }
 
+// --run-retention-days overrides the setting.
+func TestRetentionOverride(t *testing.T) {
+	st := sharedStores(t, store.DialectSQLite, 1)[0]
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, age := range []int{10, 3} {
+		if err := st.CreateRun(ctx, &model.Run{Kind: model.RunApply, Trigger: model.TriggerSchedule, Status: model.RunSucceeded, StartedAt: now.AddDate(0, 0, -age)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opt := fastOpts(newClock(now), "solo")
+	opt.RetentionDays = 7 // the setting says 90
+	startScheduler(t, New(st, &countingRunner{}, nil, opt))
+	waitFor(t, "the retention pass", 5*time.Second, func() bool {
+		_, n, _ := st.ListRuns(ctx, model.RunFilter{})
+		return n == 1
+	})
+}
+
 // A refresh left "running" by a killed process is marked failed with the
 // cause, and the next due refresh goes ahead.
 func TestInterruptedRefresh(t *testing.T) {
