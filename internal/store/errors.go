@@ -77,8 +77,7 @@ func uniqueViolation(err error) (string, bool) {
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return pe.ConstraintName, true
 	}
-	var se *sqlite3.Error
-	if errors.As(err, &se) && errors.Is(se, sqlite3.CONSTRAINT_UNIQUE) || errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY) {
+	if errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) || errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY) {
 		return err.Error(), true
 	}
 	return "", false

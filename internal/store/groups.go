@@ -192,7 +192,7 @@ func (k groupKind) memberIDs(tx *gorm.DB, id int64) ([]int64, error) {
 }
 
 // create inserts a group and returns its id.
-func (k groupKind) create(ctx context.Context, tx *gorm.DB, name, desc string, syncEnabled bool, rules []model.Rule, attrs *attrSet, after any) (int64, time.Time, error) {
+func (k groupKind) create(tx *gorm.DB, name, desc string, syncEnabled bool, rules []model.Rule, attrs *attrSet) (int64, time.Time, error) {
 	t := now()
 	r := groupRow{Name: name, Description: desc, SyncEnabled: syncEnabled, CreatedAt: t, UpdatedAt: t}
 	var db *gorm.DB
@@ -291,8 +291,8 @@ func (k groupKind) listMembers(s *Store, db *gorm.DB, id int64, q model.ListQuer
 }
 
 // addMember adds userID to group id (manual or synced). An existing
-// membership keeps its row; a manual add marks it manual. It reports
-// whether anything changed.
+// membership keeps its row; a manual add marks it manual; anything else is
+// a no-op that writes nothing.
 func (k groupKind) addMember(ctx context.Context, tx *gorm.DB, id, userID int64, manual bool, groupName string) error {
 	var username string
 	if err := tx.Model(&userRow{}).Select("username").Where("id = ?", userID).Scan(&username).Error; err != nil {

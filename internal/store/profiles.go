@@ -63,7 +63,7 @@ func (s *Store) CreateProfile(ctx context.Context, p *model.Profile) error {
 			return err
 		}
 		np.SyncEnabled = np.SyncEnabled && len(np.Rules) > 0
-		id, t, err := k.create(ctx, tx, np.Name, np.Description, np.SyncEnabled, np.Rules, attrs, &np)
+		id, t, err := k.create(tx, np.Name, np.Description, np.SyncEnabled, np.Rules, attrs)
 		if err != nil {
 			return err
 		}

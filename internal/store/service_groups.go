@@ -63,7 +63,7 @@ func (s *Store) CreateServiceGroup(ctx context.Context, g *model.ServiceGroup) e
 		if ng.Rules, err = k.validate(&ng.Name, &ng.Description, ng.Rules, attrs); err != nil {
 			return err
 		}
-		id, t, err := k.create(ctx, tx, ng.Name, ng.Description, false, ng.Rules, attrs, &ng)
+		id, t, err := k.create(tx, ng.Name, ng.Description, false, ng.Rules, attrs)
 		if err != nil {
 			return err
 		}

@@ -160,8 +160,13 @@ func seed(ctx context.Context, s *store.Store, nUsers, nDevices int) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	// fresh planner statistics, as a live database would have
-	_, err = db.ExecContext(ctx, "ANALYZE")
+	// fresh planner statistics and visibility map, as autovacuum would
+	// leave a live database
+	stmt := "ANALYZE"
+	if pg {
+		stmt = "VACUUM ANALYZE"
+	}
+	_, err = db.ExecContext(ctx, stmt)
 	return err
 }
 
