@@ -21,8 +21,12 @@ func (p *planner) devices() {
 				continue
 			}
 			u := p.userByID[c.userID]
+			name := "#" + itoa(dev.ID)
+			if dev.Name != "" {
+				name = quote(dev.Name)
+			}
 			p.act(model.Action{Phase: model.PhaseDevices, Kind: model.ActUpdateDevice, DeviceID: dev.ID, Attribute: c.key, Old: old, New: c.new,
-				Reason: "the assigned user's " + c.key + " changes from " + quote(c.old) + " to " + quote(c.new) + " (device " + quote(dev.Name) + ")"}, u, nil)
+				Reason: "the assigned user's " + c.key + " changes from " + quote(c.old) + " to " + quote(c.new) + " (device " + name + ")"}, u, nil)
 		}
 	}
 }

@@ -320,8 +320,21 @@ func grow[T any](s []T) []T {
 	return slices.Grow(s, max(len(s), 64))
 }
 
+// kindRank orders the provisioning phase: deletes free usernames before
+// creates take them.
+func kindRank(k model.ActionKind) int {
+	switch k {
+	case model.ActDeleteUser:
+		return 0
+	case model.ActCreateUser:
+		return 2
+	}
+	return 1
+}
+
 func compareActions(a, b *model.Action) int {
 	return cmp.Or(
+		cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
 		strings.Compare(a.ExternalID, b.ExternalID),
 		cmp.Compare(a.UserID, b.UserID),
 		strings.Compare(string(a.Kind), string(b.Kind)),

@@ -25,11 +25,12 @@ func (p *planner) provisioning() {
 			Reason: "deprovisioning is on but no provisioning mapping exists for this source; nobody is deprovisioned for being outside the provisioning groups"})
 	}
 
+	// Existing accounts first, so that a username freed by a delete can be
+	// taken by a new account in the same run (apply runs deletes first).
 	for _, d := range p.dirUsers {
 		want, inProv := p.wantType[d.ExternalID]
 		u := p.managed[d.ExternalID]
 		if u == nil {
-			p.provisionNew(d, want, inProv)
 			continue
 		}
 		if p.set.ProvisioningEnabled && inProv && u.AccountType != want {
@@ -57,6 +58,13 @@ func (p *planner) provisioning() {
 			p.deprovision(u, "no longer in the directory")
 		} else {
 			p.skip(phProv, model.ActDeleteUser, u, nil, "no longer in the directory; deprovisioning is off, so the account is kept")
+		}
+	}
+
+	for _, d := range p.dirUsers {
+		if p.managed[d.ExternalID] == nil {
+			want, inProv := p.wantType[d.ExternalID]
+			p.provisionNew(d, want, inProv)
 		}
 	}
 }
@@ -130,6 +138,9 @@ func (p *planner) deprovision(u *model.User, why string) {
 	switch p.set.DeprovisionAction {
 	case model.DeprovisionDelete:
 		p.deleting[u.ID] = true
+		if k := strings.ToLower(u.Username); p.usernames[k] == u.ID {
+			delete(p.usernames, k)
+		}
 		p.act(model.Action{Phase: phProv, Kind: model.ActDeleteUser, Reason: why + "; deprovisioning action: delete"}, u, nil)
 	case model.DeprovisionDisable:
 		if u.Status != model.StatusDisabled {
