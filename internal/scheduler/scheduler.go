@@ -313,7 +313,9 @@ func (s *Scheduler) start(ctx context.Context, trig model.RunTrigger, actor stri
 	if !s.running.CompareAndSwap(false, true) {
 		return nil, ErrRunInProgress()
 	}
-	started := s.opt.Now()
+	// Millisecond precision survives a round trip through either database,
+	// so the start can be recognised again (see refresh).
+	started := s.opt.Now().UTC().Truncate(time.Millisecond)
 	cur := prev
 	cur.LastRunAt = started
 	cur.LastRunFinishedAt = time.Time{}
@@ -347,7 +349,13 @@ func (s *Scheduler) refresh(ctx context.Context, trig model.RunTrigger, started 
 	if model.ErrorCode(err) == model.ECONFLICT && len(runs) == 0 {
 		// Nothing happened: forget the start so the next tick tries again.
 		s.log.Info("refresh postponed: a run is in progress", "trigger", trig)
-		if serr := s.st.SaveScheduleState(wctx, prev); serr != nil {
+		// Only undo our own start: another replica's refresh may have
+		// recorded its start since.
+		cur, serr := s.st.ScheduleState(wctx)
+		if serr == nil && cur.LastRunAt.Equal(started) && cur.LastStatus == model.RunRunning {
+			serr = s.st.SaveScheduleState(wctx, prev)
+		}
+		if serr != nil {
 			s.log.Error("restore schedule state", "err", serr)
 		}
 		return err

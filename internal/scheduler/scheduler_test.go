@@ -510,7 +510,11 @@ func TestRunNow(t *testing.T) {
 
 	// A run in progress elsewhere (the apply lock) comes back as ECONFLICT.
 	r2 := &countingRunner{errs: []error{ErrRunInProgress()}}
-	s2 := New(st, r2, nil, fastOpts(c, "other"))
+	// s2 uses the real clock (nanoseconds): its own start must still be
+	// recognised and undone.
+	opt2 := fastOpts(c, "other")
+	opt2.Now = nil
+	s2 := New(st, r2, nil, opt2)
 	startScheduler(t, s2)
 	time.Sleep(100 * time.Millisecond) // s2 is running (not leader: s is)
 	err = s2.RunNow(ctx)
