@@ -180,8 +180,9 @@ func newPlanner(in Input) *planner {
 	p.deleting = map[int64]bool{}
 	p.future = map[int64]model.Attributes{}
 	p.blanked = map[string]int{}
-	p.createByExt = map[string]*model.User{}
-	p.wantType = map[string]model.AccountType{}
+	n := len(p.snap.Users)
+	p.createByExt = make(map[string]*model.User, n)
+	p.wantType = make(map[string]model.AccountType, n)
 
 	p.defs = make(map[string]*model.AttributeDef, len(p.st.AttributeDefs))
 	for i := range p.st.AttributeDefs {
@@ -215,8 +216,8 @@ func newPlanner(in Input) *planner {
 
 	p.users = make([]*model.User, 0, len(p.st.Users))
 	p.userByID = make(map[int64]*model.User, len(p.st.Users))
-	p.managed = map[string]*model.User{}
-	p.usernames = make(map[string]int64, len(p.st.Users))
+	p.managed = make(map[string]*model.User, len(p.st.Users))
+	p.usernames = make(map[string]int64, len(p.st.Users)+n)
 	for i := range p.st.Users {
 		u := &p.st.Users[i]
 		p.users = append(p.users, u)
