@@ -119,17 +119,9 @@ func (s *Scheduler) Running() bool { return s.running.Load() }
 // leader starts the refresh when due and prunes old runs daily. It returns
 // after every refresh it started has ended and the lease is released.
 func (s *Scheduler) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.baseCtx = ctx
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.baseCtx = nil
-		s.mu.Unlock()
-		s.wg.Wait()
-	}()
-
 	var lease *store.Lease
+	// Deferred calls run last-in first-out: first wait for the refreshes
+	// started here, then give up leadership.
 	defer func() {
 		if lease != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -139,6 +131,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 			s.setLeader(false)
 		}
+	}()
+	s.mu.Lock()
+	s.baseCtx = ctx
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.baseCtx = nil
+		s.mu.Unlock()
+		s.wg.Wait()
 	}()
 
 	tick := time.NewTicker(s.opt.Tick)
