@@ -1,6 +1,7 @@
 package syncplan
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -184,5 +185,29 @@ func TestNilInput(t *testing.T) {
 	}
 	if p := ReconcileDevices(nil); len(p.Actions) != 0 {
 		t.Fatalf("ReconcileDevices(nil) has actions")
+	}
+}
+
+// TestBuildLeavesInputAlone: planning reads its input and never changes it.
+func TestBuildLeavesInputAlone(t *testing.T) {
+	busy := func() *fixture {
+		f := newFixture()
+		f.st.Settings.ProvisioningEnabled, f.st.Settings.DeprovisioningEnabled = true, true
+		f.st.Settings.SyncEnterpriseGroupsToDevices, f.st.Settings.SyncDevicesToUsers = true, true
+		f.st.Devices = []model.Device{{ID: 100, UserID: idAlice, Attributes: model.Attributes{model.AttrLocation: "Rome"}}, {ID: 101, UserID: idAlice}}
+		f.addNew("dave", []string{dnDevices, dnStaff, dnAdmins}, model.AttrLocation, "Berlin")
+		f.dirUser("alice").Attributes[model.AttrLocation] = "Munich"
+		f.group(dnDevices).Users = []string{"dave", "alice"}
+		return f
+	}
+	f, want := busy(), busy()
+	Build(f.input())
+	Explain(f.input(), idAlice)
+	ReconcileDevices(f.st)
+	if !reflect.DeepEqual(f.st, want.st) {
+		t.Errorf("state changed by planning")
+	}
+	if !reflect.DeepEqual(f.snap, want.snap) {
+		t.Errorf("snapshot changed by planning")
 	}
 }
