@@ -111,6 +111,12 @@ func (s *Server) runScheduleNow(c echo.Context) error {
 	} else {
 		ctx = model.WithActor(ctx, currentAdmin(c).Username)
 		err = s.scheduler.RunNow(ctx)
+		if err == nil {
+			if aerr := s.store.WriteAudit(ctx, &model.AuditEntry{Action: "run_now", ObjectType: "schedule",
+				Summary: "started the directory refresh now"}); aerr != nil {
+				s.log.Warn("web: audit run now", "err", aerr)
+			}
+		}
 	}
 	msg, kind := "Refresh started.", "success"
 	if err != nil {

@@ -182,6 +182,13 @@ func TestRunNowButton(t *testing.T) {
 	if got := runner.count(); got != 1 {
 		t.Errorf("refreshes = %d, want 1", got)
 	}
+	audit, _, err := e.st.ListAudit(context.Background(), model.ListQuery{Search: "run_now"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit) != 1 || audit[0].Actor != "ada" {
+		t.Errorf("audit entries for run now = %+v, want one by ada", audit)
+	}
 
 	// Without htmx: redirect to the dashboard with the message as flash.
 	r = c.post("/schedule/run", url.Values{"_csrf": {tok}})
