@@ -61,16 +61,19 @@ func (p *planner) guard() {
 			removals++
 		}
 	}
+	// A partial read (refresh one user) says nothing about the directory's
+	// size: its percentage is of the last good run's count, and without one
+	// only the count threshold applies.
 	base := len(p.dirUsers)
 	if !p.snap.Complete {
-		base = max(p.in.Baseline.DirectoryUsers, len(p.managed))
+		base = p.in.Baseline.DirectoryUsers
 	}
 	if removals > 0 {
 		switch {
 		case p.set.DeleteThresholdCount > 0 && removals > p.set.DeleteThresholdCount:
 			p.holds = append(p.holds, model.Hold{Code: HoldDeleteThreshold,
 				Message: "this run deletes or disables " + strconv.Itoa(removals) + " accounts, more than the threshold of " + strconv.Itoa(p.set.DeleteThresholdCount)})
-		case p.set.DeleteThresholdPercent > 0 && removals*100 > p.set.DeleteThresholdPercent*base:
+		case p.set.DeleteThresholdPercent > 0 && base > 0 && removals*100 > p.set.DeleteThresholdPercent*base:
 			p.holds = append(p.holds, model.Hold{Code: HoldDeleteThreshold,
 				Message: "this run deletes or disables " + strconv.Itoa(removals) + " accounts, more than " + strconv.Itoa(p.set.DeleteThresholdPercent) + " % of " + strconv.Itoa(base) + " directory users"})
 		}

@@ -678,6 +678,31 @@ func TestBuildRules(t *testing.T) {
 			},
 		},
 		{
+			name: "partial read: disabling the one user read is not held by the percentage",
+			setup: func(f *fixture) {
+				f.snap.Complete = false
+				f.dropDirUser("alice")
+				f.dirUser("bob").Disabled = true
+			},
+			check: func(t *testing.T, p *model.Plan) {
+				expect(t, p, hasAction(p, model.ActDisableUser, "bob", 0), "bob disabled")
+				expect(t, p, !hasHold(p, HoldDeleteThreshold), "no delete_threshold hold")
+			},
+		},
+		{
+			name: "partial read: the percentage is of the last good run's directory size",
+			setup: func(f *fixture) {
+				f.snap.Complete = false
+				f.base.DirectoryUsers = 5
+				f.st.Settings.DeleteThresholdPercent = 10
+				f.dropDirUser("alice")
+				f.dirUser("bob").Disabled = true
+			},
+			check: func(t *testing.T, p *model.Plan) {
+				expect(t, p, hasHold(p, HoldDeleteThreshold), "1 of 5 > 10 %: delete_threshold hold")
+			},
+		},
+		{
 			name: "partial read: a mapped group not read removes nobody from its service group",
 			setup: func(f *fixture) {
 				f.snap.Complete = false
