@@ -42,7 +42,7 @@ func (p *planner) serviceGroups() {
 			info[sm.sg.ID] = in
 		}
 		in.mapped = true
-		if sm.status == mapMissing || sm.status == mapUnknown {
+		if sm.status == mapMissing {
 			in.known = false
 			if in.missing == "" {
 				in.missing = sm.m.GroupDN

@@ -85,7 +85,6 @@ const (
 	mapOK      = iota // group read; members known
 	mapMissing        // group missing, no force: skipped, removals suspended
 	mapForced         // group missing, force: treated as empty
-	mapUnknown        // group absent from a partial read: means nothing
 	mapNoGroup        // target service group does not exist: ignored
 )
 
@@ -419,6 +418,9 @@ func (p *planner) resolveMappings() {
 	p.provKnown = true
 	for _, m := range pms {
 		members, ok := p.ix.Members(m.GroupDN, m.Nested)
+		// A partial read lists every group that holds its users: a group it
+		// lacks does not hold them.
+		ok = ok || !p.snap.Complete
 		p.provMaps = append(p.provMaps, provMap{m: m, found: ok, members: members})
 		if !ok {
 			p.provKnown = false
@@ -452,7 +454,9 @@ func (p *planner) resolveMappings() {
 		case ok:
 			sm.status, sm.members = mapOK, members
 		case !p.snap.Complete:
-			sm.status = mapUnknown
+			// A partial read lists every group that holds its users
+			// (directory.ReadUser): a group it lacks does not hold them.
+			sm.status = mapOK
 		case m.Force:
 			sm.status = mapForced
 		default:

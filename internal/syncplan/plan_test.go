@@ -703,15 +703,31 @@ func TestBuildRules(t *testing.T) {
 			},
 		},
 		{
-			name: "partial read: a mapped group not read removes nobody from its service group",
+			name: "partial read: a mapped group absent from it does not hold the user (removed), force raises no hold",
 			setup: func(f *fixture) {
 				f.snap.Complete = false
+				f.dropDirUser("bob")
 				f.st.GroupMappings[0].Force = true
-				f.dropGroup(dnStaff)
+				f.dropGroup(dnStaff) // a single-user read lists only the groups holding the user
 			},
 			check: func(t *testing.T, p *model.Plan) {
-				expect(t, p, len(actionsOf(p, model.ActRemoveServiceGroup, "")) == 0, "no removal")
+				expect(t, p, hasAction(p, model.ActRemoveServiceGroup, "alice", sgStaff), "alice removed from Staff")
 				expect(t, p, !hasHold(p, HoldForceEmpty), "no force hold on a partial read")
+			},
+		},
+		{
+			name: "partial read: a provisioning group absent from it does not hold the user",
+			setup: func(f *fixture) {
+				f.st.Settings.DeprovisioningEnabled = true
+				f.st.Settings.DeprovisionAction = model.DeprovisionDisable
+				f.snap.Complete = false
+				f.dropDirUser("alice")
+				f.dropGroup(dnDevices)
+				f.dropGroup(dnOps)
+			},
+			check: func(t *testing.T, p *model.Plan) {
+				d := actionsOf(p, model.ActDisableUser, "")
+				expect(t, p, len(d) == 1 && d[0].UserID == idBob, "only bob disabled")
 			},
 		},
 	}
