@@ -57,7 +57,8 @@ func (s *Server) createGroup(ops groupOps) echo.HandlerFunc {
 			return err
 		}
 		f := pages.GroupForm{Attrs: defs}
-		if err := groupFromForm(c, &f); err == nil {
+		err = groupFromForm(c, &f)
+		if err == nil {
 			err = ops.create(ctx, &f)
 		}
 		if err != nil {
@@ -127,7 +128,8 @@ func (s *Server) updateGroup(ops groupOps) echo.HandlerFunc {
 			return err
 		}
 		f := pages.GroupForm{ID: id, Attrs: defs}
-		if err := groupFromForm(c, &f); err == nil {
+		err = groupFromForm(c, &f)
+		if err == nil {
 			err = ops.update(ctx, &f)
 		}
 		if err != nil {

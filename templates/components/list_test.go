@@ -98,11 +98,14 @@ func TestFields(t *testing.T) {
 	if !strings.Contains(sel, `<option value="disabled" selected>`) {
 		t.Errorf("selected option not marked: %s", sel)
 	}
-	rules := render(t, RulesEditor([]model.Rule{{Attribute: "location", Value: "Berlin"}}, []model.AttributeDef{{Key: "location", Name: "Location"}}, "", false))
+	rules := render(t, RulesEditor([]model.Rule{{Attribute: "location", Value: "Berlin"}}, []model.AttributeDef{{Key: "location", Name: "Location"}}, map[string]string{"rules.0": "bad value"}, false))
+	if !strings.Contains(rules, `data-testid="error-rules-0"`) {
+		t.Errorf("row error not shown: %s", rules)
+	}
 	if got := strings.Count(rules, `data-testid="rule-row-`); got != 4 {
 		t.Errorf("rule rows = %d, want 4 (1 + 3 blank)", got)
 	}
-	if got, want := RulesText([]model.Rule{{"location", "Berlin"}, {"cost_center", "CC-1"}}), "location = Berlin AND cost_center = CC-1"; got != want {
+	if got, want := RulesText([]model.Rule{{Attribute: "location", Value: "Berlin"}, {Attribute: "cost_center", Value: "CC-1"}}), "location = Berlin AND cost_center = CC-1"; got != want {
 		t.Errorf("RulesText = %q, want %q", got, want)
 	}
 }
