@@ -3,12 +3,108 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/idsync/idsync/internal/directory"
+	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/syncer"
 )
 
-// runSync is `idsync sync`. Placeholder owned by the sync engineer, who
-// replaces this file: parse flags with m.setup(ctx, "sync", args, extra),
-// then preview (default) or apply.
+// errPlanNotEmpty is `idsync sync --check`'s exit 1: there is work to do.
+var errPlanNotEmpty = errors.New("sync: the plan is not empty")
+
+// runSync is `idsync sync`: preview a sync of a directory source (the
+// default, changing nothing) and print a summary; --apply applies exactly
+// that preview; --check exits with status 1 when the plan is not empty.
 func (m *Main) runSync(ctx context.Context, args []string) error {
-	_, _ = ctx, args
-	return errors.New("sync: not available in this build yet")
+	var (
+		sourceID int64
+		apply    bool
+		override bool
+		check    bool
+	)
+	err := m.setup(ctx, "sync", args, func(fs *flag.FlagSet) {
+		fs.Int64Var(&sourceID, "source", 0, "directory source id (default: the only enabled source)")
+		fs.BoolVar(&apply, "apply", false, "apply the plan (default: preview only)")
+		fs.BoolVar(&override, "override", false, "apply even when the guard holds the plan")
+		fs.BoolVar(&check, "check", false, "exit with status 1 when the plan is not empty")
+	})
+	if err != nil {
+		return err
+	}
+	ctx = model.WithActor(ctx, "cli")
+	if sourceID == 0 {
+		if sourceID, err = m.onlySource(ctx); err != nil {
+			return err
+		}
+	}
+	sy := syncer.New(m.Store, directory.New(m.Logger), m.Logger)
+	prev, err := sy.Preview(ctx, sourceID, model.TriggerCLI)
+	if err != nil {
+		if prev != nil {
+			fmt.Fprintf(m.Stdout, "preview run #%d failed: %s\n", prev.ID, prev.Error)
+		}
+		return fmt.Errorf("sync: %s", model.ErrorMessage(err))
+	}
+	printRunSummary(m.Stdout, prev)
+	if apply {
+		run, err := sy.Apply(ctx, prev.ID, override, model.TriggerCLI)
+		if run != nil {
+			fmt.Fprintf(m.Stdout, "apply run #%d: %s, %d of %d actions applied in %s\n", run.ID, run.Status, run.Done, run.Total, run.Duration().Round(1e6))
+			if run.Error != "" {
+				fmt.Fprintf(m.Stdout, "  %s\n", run.Error)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("sync: %s", model.ErrorMessage(err))
+		}
+	} else {
+		fmt.Fprintln(m.Stdout, "preview only: nothing was changed (use --apply to apply)")
+	}
+	if check && prev.Counts["actions"] > 0 {
+		return errPlanNotEmpty
+	}
+	return nil
+}
+
+// onlySource returns the id of the single enabled source, or a usage error.
+func (m *Main) onlySource(ctx context.Context) (int64, error) {
+	srcs, err := m.Store.ListSources(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sync: %w", err)
+	}
+	var ids []int64
+	for _, s := range srcs {
+		if s.Enabled {
+			ids = append(ids, s.ID)
+		}
+	}
+	if len(ids) != 1 {
+		return 0, fmt.Errorf("%w: sync: %d enabled sources; choose one with --source ID", errUsage, len(ids))
+	}
+	return ids[0], nil
+}
+
+// printRunSummary writes a preview's counts, holds and totals.
+func printRunSummary(w io.Writer, r *model.Run) {
+	fmt.Fprintf(w, "preview run #%d: %s — %d actions, %d changes not performed, %d users changed (delivered to their products)\n",
+		r.ID, r.Status, r.Counts["actions"], r.Counts["skipped"], r.Counts["users_changed"])
+	var kinds []string
+	for k := range r.Counts {
+		switch k {
+		case "actions", "skipped", "holds", "users_changed":
+			continue
+		}
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  %-26s %d\n", k, r.Counts[k])
+	}
+	for _, h := range r.Holds {
+		fmt.Fprintf(w, "  HOLD %s: %s\n", h.Code, h.Message)
+	}
 }
