@@ -100,9 +100,9 @@ func (e *platEnv) createAdmin(username string, role model.Role) *model.Admin {
 
 // platClient is a browser: a cookie jar and no automatic redirects.
 type platClient struct {
-	t   *testing.T
-	e   *platEnv
-	hc  *http.Client
+	t  *testing.T
+	e  *platEnv
+	hc *http.Client
 }
 
 func (e *platEnv) client() *platClient {
