@@ -19,6 +19,9 @@ import (
 	"github.com/idsync/idsync/internal/store/storetest"
 )
 
+// schedChromium is Debian's chromium, which the browser tests drive.
+const schedChromium = "/usr/bin/chromium"
+
 // progressRunner records a real run in the store and advances its progress
 // step by step, as the sync engine does.
 type progressRunner struct {
@@ -54,15 +57,15 @@ func (r progressRunner) RunScheduled(ctx context.Context, trig model.RunTrigger)
 // TestBrowserRunNow: an admin clicks "Run now" on the dashboard and sees
 // the run's progress advance and its outcome appear without reloading.
 func TestBrowserRunNow(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
+	if _, err := os.Stat(schedChromium); err != nil {
 		if os.Getenv("CI") == "" {
-			t.Skipf("skipping browser test: %s not found", chromiumPath)
+			t.Skipf("skipping browser test: %s not found", schedChromium)
 		}
-		t.Fatalf("browser test: %s not found and CI is set: %v", chromiumPath, err)
+		t.Fatalf("browser test: %s not found and CI is set: %v", schedChromium, err)
 	}
 	st := storetest.Open(t, store.DialectSQLite)
 	bg := context.Background()
-	hash, err := auth.HashPasswordParams(platPassword, platTestParams)
+	hash, err := auth.HashPasswordParams(schedPassword, schedTestParams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +96,7 @@ func TestBrowserRunNow(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 
 	actx, cancelAlloc := chromedp.NewExecAllocator(bg,
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.ExecPath(schedChromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
@@ -133,7 +136,7 @@ func TestBrowserRunNow(t *testing.T) {
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), platPassword),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), schedPassword),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="schedule-panel"]`)),
 	)
