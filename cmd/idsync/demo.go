@@ -1,19 +1,20 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
 
-// startDemo starts the embedded demo directory and registers it as a
-// source (see registerDemoSource).
-//
-// TODO(web platform): call demo.Start(ctx, m.Logger) from internal/demo once
-// that package has landed:
-//
-//	d, err := demo.Start(ctx, m.Logger)
-//	if err != nil { return fmt.Errorf("serve: demo: %w", err) }
-//	m.onClose(func() error { d.Close(); return nil })
-//	return m.registerDemoSource(ctx, d.Source())
+	"github.com/idsync/idsync/internal/demo"
+)
+
+// startDemo starts the embedded demo directory on a free loopback port and
+// registers it as a source (or points the existing demo source at the new
+// port). The directory stops on Close.
 func (m *Main) startDemo(ctx context.Context) error {
-	m.Logger.Warn("serve: --demo: the embedded demo directory is not built into this binary yet")
-	_ = ctx
-	return nil
+	d, err := demo.Start(ctx, m.Logger)
+	if err != nil {
+		return fmt.Errorf("serve: demo: %w", err)
+	}
+	m.onClose(d.Close)
+	return m.registerDemoSource(ctx, d.Source())
 }
