@@ -77,6 +77,27 @@ func (s *Server) routes() {
 	a.POST("/sources/:id/test", s.testSavedSource)
 
 	// Sync, runs, refresh one user (sync engine).
+	a.GET("/mappings", s.showMappingsPage)
+	a.GET("/mappings/search-groups", s.searchDirectoryGroups)
+	a.POST("/mappings/groups", s.createGroupMapping)
+	a.POST("/mappings/groups/:id/delete", s.deleteGroupMapping)
+	a.POST("/mappings/provisioning", s.createProvisioningMapping)
+	a.POST("/mappings/provisioning/:id/delete", s.deleteProvisioningMapping)
+	a.GET("/sync", s.showSyncPage)
+	a.POST("/sync/preview", s.previewSync)
+	a.POST("/sync/apply", s.applySync)
+	a.GET("/runs", s.showRunsPage)
+	a.GET("/runs/:id", s.showRunPage)
+	a.GET("/runs/:id/progress", s.showRunProgress)
+	a.POST("/runs/:id/cancel", s.cancelRun)
+	a.GET("/runs/:id/report.csv", s.downloadRunCSV)
+	a.GET("/runs/:id/report.json", s.downloadRunJSON)
+	a.GET("/runs/:id/log.txt", s.downloadRunLog)
+	a.POST("/users/:id/refresh", s.refreshUser)
+	a.GET("/users/:id/why", s.showUserWhy)
+	a.GET("/devices/reconcile", s.showReconcilePage)
+	a.POST("/devices/reconcile", s.previewReconcile)
+	a.POST("/devices/reconcile/apply", s.applyReconcile)
 
 	// Scheduled refresh: the dashboard card (polled while a run runs) and
 	// "Run now" (admins).

@@ -37,6 +37,9 @@ func (s *Server) userView(c echo.Context, f pages.UserForm) (pages.UserView, err
 	ctx := c.Request().Context()
 	u := f.User
 	v := pages.UserView{Form: f, CSRF: s.csrfToken(c), CanEdit: isAdmin(c)}
+	if u.Managed() && s.syncer != nil {
+		v.Actions = pages.UserSyncActions(u.ID, v.CSRF, v.CanEdit) // web/refresh.go
+	}
 	var err error
 	if u.Origin == model.OriginDirectory && u.SourceID != 0 {
 		v.SourceName = "#" + strconv.FormatInt(u.SourceID, 10)
