@@ -38,7 +38,9 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 
 	// The periodic refresh (scheduler.go) plans and applies every enabled
 	// source through the sync engine, on one replica at a time.
-	sched, err := m.newScheduler(syncer.New(m.Store, directory.New(log), log), reg)
+	dir := directory.New(log)
+	engine := syncer.New(m.Store, dir, log)
+	sched, err := m.newScheduler(engine, reg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -70,7 +72,8 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		Metrics:    reg,
 		SetupToken: token,
 		Scheduler:  sched,
-		// Syncer, Directory, Products: wired here as their packages land.
+		Syncer:     engine,
+		Directory:  dir,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
