@@ -110,7 +110,9 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 		if v := env(o.env); v != "" {
 			def = v
 		}
-		vals[o.name] = fs.String(o.name, def, o.usage+" (env "+o.env+")")
+		v := &flagValue{s: def, isBool: o.def == "true" || o.def == "false"}
+		fs.Var(v, o.name, o.usage+" (env "+o.env+")")
+		vals[o.name] = &v.s
 	}
 	if extra != nil {
 		extra(fs)
@@ -188,6 +190,18 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	}
 	return c, nil
 }
+
+// flagValue holds a flag's text; boolean flags may be given bare
+// (--demo) and are checked with strconv.ParseBool after parsing, so that
+// the flag and its environment variable give the same error message.
+type flagValue struct {
+	s      string
+	isBool bool
+}
+
+func (v *flagValue) String() string     { return v.s }
+func (v *flagValue) Set(s string) error { v.s = s; return nil }
+func (v *flagValue) IsBoolFlag() bool   { return v.isBool }
 
 // loadKey returns the key given in hex, else the one in file (or def),
 // creating that file with a fresh random key (mode 0600) when it is absent.

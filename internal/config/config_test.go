@@ -64,7 +64,7 @@ func TestLoadEnvAndFlags(t *testing.T) {
 		"IDSYNC_TIMEZONE":     "Europe/Berlin",
 		"IDSYNC_LOGIN_WINDOW": "5m",
 	})
-	c, err := Load([]string{"--addr", "127.0.0.1:7000", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, env)
+	c, err := Load([]string{"--addr", "127.0.0.1:7000", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--allow-loopback-products"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +80,16 @@ func TestLoadEnvAndFlags(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "secret.key")); !os.IsNotExist(err) {
 		t.Error("secret.key written although the key was given")
+	}
+	if !c.AllowLoopbackProducts {
+		t.Error("bare boolean flag --allow-loopback-products not set")
+	}
+	d, err := Load([]string{"--demo", "--addr", "127.0.0.1:7001", "--demo=false"}, env)
+	if err != nil {
+		t.Fatalf("bare --demo before another flag: %v", err)
+	}
+	if d.Demo || d.Addr != "127.0.0.1:7001" {
+		t.Errorf("--demo=false after --demo: Demo=%v Addr=%q", d.Demo, d.Addr)
 	}
 	if !c.TLS() || !c.SecureCookie {
 		t.Error("TLS must imply secure cookies")
