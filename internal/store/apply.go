@@ -156,8 +156,16 @@ func (a *applier) run() error {
 		notify = append(notify, id)
 	}
 	sort.Slice(notify, func(i, j int) bool { return notify[i] < notify[j] })
-	if err := bumpProductVersions(a.tx, notify, false); err != nil {
-		return err
+	// Without an enabled product there is nothing to deliver, and raising
+	// wanted versions would cost a join per batch for nothing.
+	var products int64
+	if err := a.tx.Raw("SELECT count(*) FROM products WHERE enabled").Scan(&products).Error; err != nil {
+		return fmt.Errorf("count products: %w", err)
+	}
+	if products > 0 {
+		if err := bumpProductVersions(a.tx, notify, false); err != nil {
+			return err
+		}
 	}
 	if len(delIDs) > 0 {
 		if err := bumpProductVersions(a.tx, delIDs, true); err != nil {
