@@ -142,6 +142,31 @@ func TestBrowserAdminFlow(t *testing.T) {
 		t.Errorf("user page title = %q, want frank", title)
 	}
 
+	step("live search swaps the table without a reload",
+		chromedp.Navigate(base+"/users"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="user-link"]`)),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`window.__stay = true`)(ctx, tg)
+			return err
+		}),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="search"]`), "zzz"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="users-table"] [data-testid="empty"]`)),
+	)
+	if !truth("search kept the page", `window.__stay === true`) {
+		t.Errorf("live search reloaded the page")
+	}
+	// htmx pushes the URL right after the swap; give it a moment.
+	loc := ""
+	for range 20 {
+		if loc = value("search url", chromedp.Location()); strings.Contains(loc, "q=zzz") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(loc, "q=zzz") {
+		t.Errorf("search URL = %s, want ?q=zzz kept", loc)
+	}
+
 	step("create a device and assign it",
 		chromedp.Navigate(base+"/devices/new"),
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="field-name"]`), "frank-laptop"),
