@@ -61,6 +61,12 @@ func (s *Server) login(c echo.Context) error {
 		f.Error = "Enter your username and password."
 		return s.renderLogin(c, http.StatusUnprocessableEntity, f)
 	}
+	select {
+	case s.passwordSlots <- struct{}{}:
+		defer func() { <-s.passwordSlots }()
+	case <-ctx.Done():
+		return fmt.Errorf("web: login: %w", ctx.Err())
+	}
 	a, err := s.store.GetAdminByUsername(ctx, username)
 	switch {
 	case model.ErrorCode(err) == model.ENOTFOUND:

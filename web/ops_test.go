@@ -76,8 +76,8 @@ func TestErrorPages(t *testing.T) {
 func TestOps(t *testing.T) {
 	e := newPlatEnv(t, nil)
 	c := e.client()
-	if r := c.get("/healthz"); r.status != http.StatusOK {
-		t.Errorf("healthz: %d", r.status)
+	if r := c.get("/healthz"); r.status != http.StatusOK || r.header.Get("Set-Cookie") != "" {
+		t.Errorf("healthz: %d, Set-Cookie %q (want 200, no cookie)", r.status, r.header.Get("Set-Cookie"))
 	}
 	if r := c.get("/readyz"); r.status != http.StatusOK {
 		t.Errorf("readyz: %d", r.status)

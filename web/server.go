@@ -85,6 +85,9 @@ type Server struct {
 
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
+	// passwordSlots bounds concurrent argon2id checks (64 MiB each), so a
+	// burst of sign-ins cannot exhaust memory.
+	passwordSlots chan struct{}
 
 	setupMu    sync.Mutex
 	setupToken string // "" once used or when not offered
@@ -120,6 +123,7 @@ func New(d Deps) (*Server, error) {
 		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
 		setupToken:  d.SetupToken,
 	}
+	s.passwordSlots = make(chan struct{}, 4)
 	var err error
 	if s.metrics, err = newHTTPMetrics(d.Metrics); err != nil {
 		return nil, err

@@ -60,6 +60,12 @@ func newSessionStore(cfg *config.Config) *sessions.CookieStore {
 // request context for audit entries.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		switch c.Path() {
+		case "/healthz", "/readyz", "/metrics", "/static/*":
+			// Probes, scrapers and assets need no session: no cookie, no
+			// database read per request.
+			return next(c)
+		}
 		r := c.Request()
 		sess, err := s.sessions.New(r, SessionCookie)
 		if err != nil {

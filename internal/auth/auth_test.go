@@ -147,3 +147,17 @@ func TestLimiterConcurrent(t *testing.T) {
 		t.Error("1000 failures not blocked")
 	}
 }
+
+// BenchmarkCheckPassword is the CPU cost of one sign-in with the
+// production argon2id parameters (64 MiB, t=3, p=2).
+func BenchmarkCheckPassword(b *testing.B) {
+	h, err := HashPassword("correct horse battery")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := CheckPassword(h, "correct horse battery"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
