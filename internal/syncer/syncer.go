@@ -466,7 +466,9 @@ func (s *Syncer) RunOnce(ctx context.Context, sourceID int64, trig model.RunTrig
 func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, plan *model.Plan, snap *model.Snapshot, state *model.State) (*model.Run, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer s.register(run.ID, cancel)()
-	actx := model.WithActor(ctx, AuditActor)
+	// A batch is never interrupted half-way: cancelling mid-commit would
+	// leave its outcome unknown. Cancellation is checked between batches.
+	actx := model.WithActor(context.WithoutCancel(ctx), AuditActor)
 	run.Total = len(plan.Actions)
 	start := time.Now()
 	ids := map[string]int64{}
@@ -486,10 +488,6 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, plan *
 		end := min(off+s.batchSize, len(plan.Actions))
 		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: plan.Actions[off:end], Done: end, Total: len(plan.Actions)}
 		if err := s.st.ApplyActions(actx, batch, ids); err != nil {
-			if ctx.Err() != nil {
-				cancelled = true
-				break
-			}
 			applyErr = err
 			failedAt = fmt.Sprintf("%d–%d", off+1, end)
 			rl.printf("batch %d–%d failed, rolled back: %s", off+1, end, detail(err))

@@ -375,3 +375,35 @@ func TestBatchFailureRollsBackAndNextRunConverges(t *testing.T) {
 		}
 	})
 }
+
+// A cancelled apply stops between batches: whole batches stay applied, the
+// rest is not, and the run ends cancelled.
+func TestCancelStopsBetweenBatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		srv := slapdtest.Start(t, slapdtest.Options{Users: testUsers, Teams: 4})
+		e := setup(t, srv, st)
+		e.sy.SetBatchSize(1)
+		prev := e.preview()
+		run, err := e.sy.StartApply(e.ctx, prev.ID, false, model.TriggerAdmin)
+		if err != nil || run.Status != model.RunRunning {
+			t.Fatalf("start apply: %v %+v", err, run)
+		}
+		if err := e.sy.Cancel(e.ctx, run.ID); err != nil {
+			t.Fatalf("cancel: %v", err)
+		}
+		e.sy.Wait()
+		got, err := e.st.GetRun(e.ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != model.RunCancelled || got.Done >= got.Total {
+			t.Fatalf("after cancel: status %s, %d of %d", got.Status, got.Done, got.Total)
+		}
+		if users, want := e.countUsers(), min(got.Done, got.Counts[string(model.ActCreateUser)]); users != want {
+			t.Errorf("users: got %d, want %d (one per applied create batch)", users, want)
+		}
+		if err := e.sy.Cancel(e.ctx, run.ID); model.ErrorCode(err) != model.ENOTFOUND {
+			t.Errorf("cancel of a finished run: got %v, want ENOTFOUND", err)
+		}
+	})
+}
