@@ -258,7 +258,11 @@ func (d *Dispatcher) runProduct(ctx context.Context, p *model.Product) {
 			sleep(ctx, 10*time.Millisecond)
 			continue
 		}
-		claims, err := d.st.ClaimDeliveries(ctx, p.ID, d.o.Owner, int(min(room, int64(d.o.BatchSize))), d.o.Lease)
+		// A claim is one short statement; bound it so that a stuck query
+		// cannot stall the product forever.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		claims, err := d.st.ClaimDeliveries(cctx, p.ID, d.o.Owner, int(min(room, int64(d.o.BatchSize))), d.o.Lease)
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Warn("claim deliveries", "product", p.Name, "err", err)
