@@ -72,4 +72,6 @@ type OutboxService interface {
 	ProductCounts(ctx context.Context, productID int64) (ProductCounts, error)
 	// ReleaseClaims ends every lease owner holds (on shutdown).
 	ReleaseClaims(ctx context.Context, owner string) error
+	// PruneDeliveries keeps the newest keep log entries of the product.
+	PruneDeliveries(ctx context.Context, productID int64, keep int) (int, error)
 }

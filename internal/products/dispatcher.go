@@ -38,6 +38,9 @@ type Options struct {
 	BatchSize    int           // pairs claimed at once, default 200
 	BackoffBase  time.Duration // first retry delay, default 1s
 	BackoffMax   time.Duration // cap, default 10m
+	// KeepDeliveries is how many delivery log entries each product keeps
+	// (pruned once a minute); default 200,000.
+	KeepDeliveries int
 	// Registry receives the metrics; nil: not registered.
 	Registry prometheus.Registerer
 }
@@ -63,6 +66,9 @@ func (o *Options) defaults() {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 200
+	}
+	if o.KeepDeliveries <= 0 {
+		o.KeepDeliveries = 200000
 	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = time.Second
@@ -156,6 +162,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(4 * d.o.PollInterval)
 	defer tick.Stop()
+	var lastPrune time.Time
 	for {
 		products, err := d.st.ListProducts(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -194,6 +201,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			for _, p := range products {
 				if c, err := d.st.ProductCounts(ctx, p.ID); err == nil {
 					d.m.pending.WithLabelValues(p.Name).Set(float64(c.Pending))
+				}
+			}
+			if time.Since(lastPrune) > time.Minute {
+				lastPrune = time.Now()
+				for _, p := range products {
+					if _, err := d.st.PruneDeliveries(ctx, p.ID, d.o.KeepDeliveries); err != nil && ctx.Err() == nil {
+						d.log.Warn("prune delivery log", "product", p.Name, "err", err)
+					}
 				}
 			}
 		}

@@ -374,6 +374,18 @@ func completeBulkPostgres(tx *gorm.DB, owner string, nowMS int64, outcomes []mod
 	return nil
 }
 
+// PruneDeliveries deletes all but the newest keep delivery log entries of
+// the product and returns how many went.
+func (s *Store) PruneDeliveries(ctx context.Context, productID int64, keep int) (int, error) {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM product_deliveries WHERE product_id = ? AND id <
+		(SELECT id FROM (SELECT id FROM product_deliveries WHERE product_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?) AS k)`,
+		productID, productID, keep-1)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: prune deliveries of product %d: %w", productID, res.Error)
+	}
+	return int(res.RowsAffected), nil
+}
+
 // ReleaseClaims ends every lease held by owner (on shutdown), so another
 // dispatcher can take the pairs at once instead of after the lease.
 func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {

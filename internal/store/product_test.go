@@ -137,6 +137,13 @@ func TestProductOutboxVersions(t *testing.T) {
 		if err != nil || total != 2 || log[0].Status != 500 {
 			t.Fatalf("log = %+v (%d), %v", log, total, err)
 		}
+		if n, err := s.PruneDeliveries(ctxT(), p.ID, 1); err != nil || n != 1 {
+			t.Fatalf("prune = %d, %v; want 1", n, err)
+		}
+		log, total, _ = s.ListDeliveries(ctxT(), p.ID, model.ListQuery{})
+		if total != 1 || log[0].Status != 500 {
+			t.Fatalf("after prune the log holds %+v, want the newest entry only", log)
+		}
 	})
 }
 
