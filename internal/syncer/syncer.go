@@ -90,12 +90,16 @@ func (s *Syncer) Preview(ctx context.Context, sourceID int64, trig model.RunTrig
 	}
 	_ = snap
 	_ = state
+	start := time.Now()
 	if err := s.st.SaveRunPlan(ctx, run.ID, plan); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
+	rl.printf("stored the plan (%s)", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "")); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
+	rl.printf("stored %d plan lines (%s)", len(plan.Actions)+len(plan.Skips), time.Since(start).Round(time.Millisecond))
 	run.Status = model.RunPlanned
 	if len(plan.Holds) > 0 {
 		run.Status = model.RunHeld
@@ -318,9 +322,14 @@ func (s *Syncer) StartApply(ctx context.Context, previewRunID int64, override bo
 		return run, err
 	}
 	cp := *job.run
+	// Registered before the goroutine starts, so a Cancel right after this
+	// returns always reaches the run.
+	ctx, cancel := context.WithCancel(ctx)
+	unregister := s.register(job.run.ID, cancel)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer unregister()
 		defer job.release()
 		if _, err := s.execute(ctx, job.run, job.rl, job.plan, job.snap, job.state); err != nil {
 			s.log.Warn("sync apply ended with an error", "run", job.run.ID, "err", err)
