@@ -236,7 +236,7 @@ func (s *Store) RunningRuns(ctx context.Context) ([]model.Run, error) {
 func (s *Store) SaveRunPlan(ctx context.Context, runID int64, p *model.Plan) error {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err := json.NewEncoder(zw).Encode(p); err != nil {
+	if err := encodePlan(zw, p); err != nil {
 		return fmt.Errorf("store: save plan: %w", err)
 	}
 	if err := zw.Close(); err != nil {
@@ -244,6 +244,41 @@ func (s *Store) SaveRunPlan(ctx context.Context, runID int64, p *model.Plan) err
 	}
 	err := s.db.WithContext(ctx).Create(&runPlanRow{RunID: runID, Plan: buf.Bytes()}).Error
 	return dbErr("store: save plan", err)
+}
+
+// encodePlan writes p as the JSON of model.Plan, one action at a time, so
+// that a plan of hundreds of thousands of actions never sits in memory as
+// one JSON text (json.Encoder would buffer it whole).
+func encodePlan(w io.Writer, p *model.Plan) error {
+	head, err := json.Marshal(struct {
+		Skips                   []model.Skip
+		Holds                   []model.Hold
+		SnapshotHash, StateHash string
+	}{p.Skips, p.Holds, p.SnapshotHash, p.StateHash})
+	if err != nil {
+		return err
+	}
+	// {"Skips":…,"StateHash":"…","Actions":[…]}
+	if _, err := w.Write(head[:len(head)-1]); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, `,"Actions":[`); err != nil {
+		return err
+	}
+	for i := range p.Actions {
+		b, err := json.Marshal(&p.Actions[i])
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			b = append([]byte{','}, b...)
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	_, err = io.WriteString(w, "]}")
+	return err
 }
 
 // LoadRunPlan returns the plan stored with preview runID, or ENOTFOUND.

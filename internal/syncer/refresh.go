@@ -64,7 +64,7 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 	describePlan(run, plan)
 	rl.printf("plan: %d actions, %d changes not performed", len(plan.Actions), len(plan.Skips))
 	if len(plan.Holds) > 0 {
-		if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "not performed: held")); err != nil {
+		if err := s.addPlanItems(ctx, run.ID, plan, "not performed: held"); err != nil {
 			return s.fail(ctx, run, rl, err)
 		}
 		run.Status = model.RunHeld
@@ -118,7 +118,7 @@ func (s *Syncer) PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*
 	if err := s.st.SaveRunPlan(ctx, run.ID, plan); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
-	if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "")); err != nil {
+	if err := s.addPlanItems(ctx, run.ID, plan, ""); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
 	run.Status = model.RunPlanned

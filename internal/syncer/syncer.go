@@ -96,7 +96,7 @@ func (s *Syncer) Preview(ctx context.Context, sourceID int64, trig model.RunTrig
 	}
 	rl.printf("stored the plan (%s)", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "")); err != nil {
+	if err := s.addPlanItems(ctx, run.ID, plan, ""); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
 	rl.printf("stored %d plan lines (%s)", len(plan.Actions)+len(plan.Skips), time.Since(start).Round(time.Millisecond))
@@ -205,13 +205,27 @@ func userKey(id int64, ext string) string {
 	return "x:" + ext
 }
 
-// planItems renders a plan's actions, then its skips, as run items.
-func planItems(runID int64, plan *model.Plan, outcome string) []model.RunItem {
-	items := make([]model.RunItem, 0, len(plan.Actions)+len(plan.Skips))
-	for i := range plan.Actions {
-		items = append(items, store.ItemFromAction(runID, i, &plan.Actions[i], plan.Actions[i].UserID, outcome))
+// addPlanItems stores a plan's actions, then its skips, as run items, a
+// slice at a time so that a large plan is never copied whole.
+func (s *Syncer) addPlanItems(ctx context.Context, runID int64, plan *model.Plan, outcome string) error {
+	const chunk = 20000
+	for off := 0; off < len(plan.Actions); off += chunk {
+		end := min(off+chunk, len(plan.Actions))
+		items := make([]model.RunItem, 0, end-off)
+		for i := off; i < end; i++ {
+			items = append(items, store.ItemFromAction(runID, i, &plan.Actions[i], plan.Actions[i].UserID, outcome))
+		}
+		if err := s.st.AddRunItems(ctx, items); err != nil {
+			return err
+		}
 	}
-	return append(items, skipItems(runID, len(plan.Actions), plan.Skips)...)
+	for off := 0; off < len(plan.Skips); off += chunk {
+		end := min(off+chunk, len(plan.Skips))
+		if err := s.st.AddRunItems(ctx, skipItems(runID, len(plan.Actions)+off, plan.Skips[off:end])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func skipItems(runID int64, seq0 int, skips []model.Skip) []model.RunItem {
@@ -456,7 +470,7 @@ func (s *Syncer) RunOnce(ctx context.Context, sourceID int64, trig model.RunTrig
 		return s.fail(ctx, run, rl, err)
 	}
 	if len(plan.Holds) > 0 {
-		if err := s.st.AddRunItems(ctx, planItems(run.ID, plan, "not performed: held")); err != nil {
+		if err := s.addPlanItems(ctx, run.ID, plan, "not performed: held"); err != nil {
 			return s.fail(ctx, run, rl, err)
 		}
 		run.Status = model.RunHeld
