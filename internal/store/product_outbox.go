@@ -411,17 +411,16 @@ func truncateText(s string, n int) string {
 // ProductCounts counts a product's pairs: all, pending, failed (pending
 // after a failed attempt) and delivered.
 func (s *Store) ProductCounts(ctx context.Context, productID int64) (model.ProductCounts, error) {
-	db := s.db.WithContext(ctx)
 	var c struct {
 		Pairs   int
 		Pending int
 		Failed  int
 	}
-	if err := db.Raw(`SELECT COUNT(*) AS pairs FROM product_user_state WHERE product_id = ?`, productID).Scan(&c.Pairs).Error; err != nil {
-		return model.ProductCounts{}, fmt.Errorf("store: product counts: %w", err)
-	}
-	err := db.Raw(`SELECT COUNT(*) AS pending, COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS failed
-		FROM product_user_state WHERE product_id = ? AND wanted_version > delivered_version`, productID).Scan(&c).Error
+	// One pass over the product's rows.
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) AS pairs,
+			COALESCE(SUM(CASE WHEN wanted_version > delivered_version THEN 1 ELSE 0 END), 0) AS pending,
+			COALESCE(SUM(CASE WHEN wanted_version > delivered_version AND attempts > 0 THEN 1 ELSE 0 END), 0) AS failed
+		FROM product_user_state WHERE product_id = ?`, productID).Scan(&c).Error
 	if err != nil {
 		return model.ProductCounts{}, fmt.Errorf("store: product counts: %w", err)
 	}
