@@ -123,6 +123,9 @@ func TestProductPagesLifecycle(t *testing.T) {
 	if r = c.get("/users"); !strings.Contains(r.body, `data-testid="users-sync-products"`) {
 		t.Fatal("users list lacks the sync button")
 	}
+	if r = c.get("/users/" + ids[0]); !strings.Contains(r.body, `data-testid="user-sync-products"`) {
+		t.Fatal("user page lacks the sync button")
+	}
 	r = c.post("/products/sync-users", url.Values{"_csrf": {c.csrf()}, "user_id": ids[:2]})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("sync selected: status %d", r.status)

@@ -207,8 +207,29 @@ func TestDispatcherRetriesServerErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		newUser(t, s, "cid")
-		startDispatcher(t, s, nil)
+		reg := prometheus.NewRegistry()
+		startDispatcher(t, s, func(o *products.Options) { o.Registry = reg })
 		eventually(t, "delivered after retries", func() bool { return rc.Accepted() == 1 && pending(t, s, p.ID).Pending == 0 })
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "idsync_product_deliveries_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" {
+						got[l.GetValue()] = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		if got["ok"] != 1 || got["failed"] != 3 {
+			t.Fatalf("deliveries metric = %v, want ok 1, failed 3", got)
+		}
 		log, _, err := s.ListDeliveries(ctx(), p.ID, model.ListQuery{})
 		if err != nil {
 			t.Fatal(err)
