@@ -215,6 +215,36 @@ func TestSyncPagesFlow(t *testing.T) {
 	})
 }
 
+func TestReconcileAndProgressPages(t *testing.T) {
+	h := newSyncHarness(t)
+	code, _, hdr := h.post("/devices/reconcile", url.Values{})
+	m := runIDRE.FindStringSubmatch(hdr.Get("Location"))
+	if code != http.StatusSeeOther || m == nil {
+		t.Fatalf("reconcile preview: %d %v", code, hdr)
+	}
+	code, body := h.get("/devices/reconcile?run="+m[1], false)
+	if code != http.StatusOK || !strings.Contains(body, `data-testid="preview-status">planned<`) {
+		t.Fatalf("reconcile page: %d\n%s", code, body)
+	}
+	code, _, hdr = h.post("/devices/reconcile/apply", url.Values{"run": {m[1]}})
+	a := runIDRE.FindStringSubmatch(hdr.Get("Location"))
+	if code != http.StatusSeeOther || a == nil || !strings.HasPrefix(hdr.Get("Location"), "/runs/") {
+		t.Fatalf("reconcile apply: %d %v", code, hdr)
+	}
+	h.sy.Wait()
+	code, body = h.get("/runs/"+a[1]+"/progress", true)
+	if code != http.StatusOK || countTestID(body, "run-progress") != 1 || strings.Contains(body, "hx-trigger") {
+		t.Errorf("progress of a finished run: %d\n%s", code, body)
+	}
+	// A finished run cannot be cancelled; an unknown one is a 404.
+	if code, _, _ := h.post("/runs/"+a[1]+"/cancel", url.Values{}); code != http.StatusNotFound {
+		t.Errorf("cancel finished run: %d, want 404", code)
+	}
+	if code, _ := h.get("/runs/999999", false); code != http.StatusNotFound {
+		t.Errorf("unknown run: %d, want 404", code)
+	}
+}
+
 func mustID(t *testing.T, s string) int64 {
 	t.Helper()
 	var id int64
