@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,7 @@ func (s *Server) showRunsPage(c echo.Context) error {
 		return err
 	}
 	st.Total = total
+	st.Extra = url.Values{"kind": {string(f.Kind)}, "status": {string(f.Status)}, "trigger": {string(f.Trigger)}}
 	v := pages.RunsView{List: st, Runs: runs, Kind: string(f.Kind), Status: string(f.Status), Trigger: string(f.Trigger)}
 	return s.render(c, http.StatusOK, pages.RunsPage(v))
 }

@@ -19,6 +19,9 @@ type ListState struct {
 	Page    int
 	PerPage int
 	Total   int
+	// Extra holds the list's own filters (e.g. kind=apply on /runs); every
+	// page and sort link keeps them.
+	Extra url.Values
 }
 
 // Pages returns the number of pages, at least 1.
@@ -35,9 +38,16 @@ func (l ListState) Pages() int {
 }
 
 // URL returns the list URL for the given page, sort column and direction,
-// keeping the search.
+// keeping the search and the Extra filters.
 func (l ListState) URL(page int, sort string, desc bool) string {
 	v := url.Values{}
+	for k, vals := range l.Extra {
+		for _, x := range vals {
+			if x != "" {
+				v.Add(k, x)
+			}
+		}
+	}
 	if l.Q != "" {
 		v.Set("q", l.Q)
 	}

@@ -3,6 +3,7 @@ package components
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -27,6 +28,9 @@ func TestListStateURLs(t *testing.T) {
 		{"same column toggles", l.SortURL("email"), "/users?dir=desc&q=a%26b&sort=email"},
 		{"other column starts ascending", l.SortURL("username"), "/users?dir=asc&q=a%26b&sort=username"},
 		{"page 1 is implicit", ListState{Path: "/devices"}.PageURL(1), "/devices"},
+		{"extra filters kept, empty ones dropped",
+			ListState{Path: "/runs", Extra: url.Values{"kind": {"apply"}, "status": {""}}}.PageURL(2),
+			"/runs?kind=apply&page=2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
