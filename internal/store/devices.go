@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/idsync/idsync/internal/model"
 )
@@ -120,34 +119,11 @@ func fillDeviceAttrs(tx *gorm.DB, attrs *attrSet, devs []*model.Device) error {
 	return nil
 }
 
+// writeDeviceAttrs applies the difference between old and new values.
 func writeDeviceAttrs(tx *gorm.DB, attrs *attrSet, deviceID int64, old, new model.Attributes) error {
-	var upserts []deviceAttrRow
-	var deletes []int64
-	for k, v := range new {
-		if old[k] != v {
-			upserts = append(upserts, deviceAttrRow{DeviceID: deviceID, AttributeID: attrs.byKey[k].ID, Value: v})
-		}
-	}
-	for k := range old {
-		if new[k] == "" {
-			deletes = append(deletes, attrs.byKey[k].ID)
-		}
-	}
-	if len(deletes) > 0 {
-		if err := tx.Where("device_id = ? AND attribute_id IN ?", deviceID, deletes).Delete(&deviceAttrRow{}).Error; err != nil {
-			return fmt.Errorf("store: delete device attributes: %w", err)
-		}
-	}
-	if len(upserts) > 0 {
-		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "device_id"}, {Name: "attribute_id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"value"}),
-		}).Create(&upserts).Error
-		if err != nil {
-			return fmt.Errorf("store: write device attributes: %w", err)
-		}
-	}
-	return nil
+	return writeAttrValues(tx, attrs, "device_id", deviceID, old, new, func(attrID int64, v string) deviceAttrRow {
+		return deviceAttrRow{DeviceID: deviceID, AttributeID: attrID, Value: v}
+	})
 }
 
 // GetDevice returns one device with its enterprise-group values, or ENOTFOUND.

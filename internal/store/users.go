@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/idsync/idsync/internal/model"
 )
@@ -292,33 +291,9 @@ func (s *Store) CreateUser(ctx context.Context, u *model.User) error {
 
 // writeUserAttrs applies the difference between old and new values.
 func writeUserAttrs(tx *gorm.DB, attrs *attrSet, userID int64, old, new model.Attributes) error {
-	var upserts []userAttrRow
-	var deletes []int64
-	for k, v := range new {
-		if old[k] != v {
-			upserts = append(upserts, userAttrRow{UserID: userID, AttributeID: attrs.byKey[k].ID, Value: v})
-		}
-	}
-	for k := range old {
-		if new[k] == "" {
-			deletes = append(deletes, attrs.byKey[k].ID)
-		}
-	}
-	if len(deletes) > 0 {
-		if err := tx.Where("user_id = ? AND attribute_id IN ?", userID, deletes).Delete(&userAttrRow{}).Error; err != nil {
-			return fmt.Errorf("store: delete user attributes: %w", err)
-		}
-	}
-	if len(upserts) > 0 {
-		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "user_id"}, {Name: "attribute_id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"value"}),
-		}).Create(&upserts).Error
-		if err != nil {
-			return fmt.Errorf("store: write user attributes: %w", err)
-		}
-	}
-	return nil
+	return writeAttrValues(tx, attrs, "user_id", userID, old, new, func(attrID int64, v string) userAttrRow {
+		return userAttrRow{UserID: userID, AttributeID: attrID, Value: v}
+	})
 }
 
 // UpdateUser stores u's fields and attributes (ID, Version and CreatedAt
