@@ -48,7 +48,12 @@ type ruleRow struct {
 }
 
 func (k groupKind) columns() string {
-	c := "g.id, g.name, g.description, g.created_at, g.updated_at, (SELECT COUNT(*) FROM " + k.members + " m WHERE m." + k.fk + " = g.id) AS member_count"
+	return k.columnsWith("(SELECT COUNT(*) FROM " + k.members + " m WHERE m." + k.fk + " = g.id)")
+}
+
+// columnsWith is columns with count as the member count expression.
+func (k groupKind) columnsWith(count string) string {
+	c := "g.id, g.name, g.description, g.created_at, g.updated_at, " + count + " AS member_count"
 	if k.table == "profiles" {
 		c += ", g.sync_enabled"
 	}

@@ -1,15 +1,14 @@
 package store
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 
 	"github.com/idsync/idsync/internal/model"
@@ -109,14 +108,6 @@ func runItemFromModel(m *model.RunItem) runItemRow {
 		Performed: m.Performed, UserID: m.UserID, Username: m.Username, Object: m.Object,
 		OldValue: m.Old, NewValue: m.New, Reason: m.Reason, Outcome: m.Outcome}
 }
-
-// runPlanRow is one row of run_plans: a preview's plan, gzip-compressed JSON.
-type runPlanRow struct {
-	RunID int64 `gorm:"primaryKey"`
-	Plan  []byte
-}
-
-func (runPlanRow) TableName() string { return "run_plans" }
 
 // CreateRun inserts r (status, kind, trigger… as given; StartedAt defaults
 // to now) and sets r.ID.
@@ -232,76 +223,6 @@ func (s *Store) RunningRuns(ctx context.Context) ([]model.Run, error) {
 	return runs, err
 }
 
-// SaveRunPlan stores a preview's plan; apply loads exactly this plan.
-func (s *Store) SaveRunPlan(ctx context.Context, runID int64, p *model.Plan) error {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err := encodePlan(zw, p); err != nil {
-		return fmt.Errorf("store: save plan: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("store: save plan: %w", err)
-	}
-	err := s.db.WithContext(ctx).Create(&runPlanRow{RunID: runID, Plan: buf.Bytes()}).Error
-	return dbErr("store: save plan", err)
-}
-
-// encodePlan writes p as the JSON of model.Plan, one action at a time, so
-// that a plan of hundreds of thousands of actions never sits in memory as
-// one JSON text (json.Encoder would buffer it whole).
-func encodePlan(w io.Writer, p *model.Plan) error {
-	head, err := json.Marshal(struct {
-		Skips                   []model.Skip
-		Holds                   []model.Hold
-		SnapshotHash, StateHash string
-	}{p.Skips, p.Holds, p.SnapshotHash, p.StateHash})
-	if err != nil {
-		return err
-	}
-	// {"Skips":…,"StateHash":"…","Actions":[…]}
-	if _, err := w.Write(head[:len(head)-1]); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, `,"Actions":[`); err != nil {
-		return err
-	}
-	for i := range p.Actions {
-		b, err := json.Marshal(&p.Actions[i])
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			b = append([]byte{','}, b...)
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	_, err = io.WriteString(w, "]}")
-	return err
-}
-
-// LoadRunPlan returns the plan stored with preview runID, or ENOTFOUND.
-func (s *Store) LoadRunPlan(ctx context.Context, runID int64) (*model.Plan, error) {
-	var row runPlanRow
-	err := s.db.WithContext(ctx).Where("run_id = ?", runID).Take(&row).Error
-	if err == gorm.ErrRecordNotFound {
-		return nil, model.Errorf(model.ENOTFOUND, "Run %d has no stored plan.", runID)
-	}
-	if err != nil {
-		return nil, dbErr("store: load plan", err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(row.Plan))
-	if err != nil {
-		return nil, fmt.Errorf("store: load plan %d: %w", runID, err)
-	}
-	var p model.Plan
-	if err := json.NewDecoder(io.Reader(zr)).Decode(&p); err != nil {
-		return nil, fmt.Errorf("store: load plan %d: %w", runID, err)
-	}
-	return &p, nil
-}
-
 // insertRunItems writes items with multi-row INSERT statements through db
 // (a transaction or the pool).
 func insertRunItems(db *gorm.DB, items []model.RunItem) error {
@@ -367,9 +288,51 @@ func pgInsertRunItems(db *gorm.DB, items []model.RunItem) error {
 	return nil
 }
 
-// AddRunItems stores a run's items (a preview's plan lines, a run's report).
+// AddRunItems stores a run's items (a preview's plan lines, a run's report),
+// all or none.
 func (s *Store) AddRunItems(ctx context.Context, items []model.RunItem) error {
-	return dbErr("store: add run items", insertRunItems(s.db.WithContext(ctx), items))
+	if len(items) == 0 {
+		return nil
+	}
+	if s.dialect == DialectPostgres {
+		return dbErr("store: add run items", s.copyRunItems(ctx, items))
+	}
+	return dbErr("store: add run items", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return insertRunItems(tx, items)
+	}))
+}
+
+// copyRunItems writes items with PostgreSQL's COPY on one pooled
+// connection: one statement (all or none), rows streamed as they are
+// encoded, about twice as fast as the multi-row INSERT for a large plan.
+func (s *Store) copyRunItems(ctx context.Context, items []model.RunItem) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cols := []string{"run_id", "seq", "phase", "kind", "performed", "user_id", "username", "object", "old_value", "new_value", "reason", "outcome"}
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("copy run items: unexpected driver connection %T", dc)
+		}
+		row := make([]any, len(cols))
+		_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{"run_items"}, cols, pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
+			it := &items[i]
+			row[0], row[1], row[2], row[3], row[4], row[5] = it.RunID, int32(it.Seq), string(it.Phase), string(it.Kind), it.Performed, it.UserID
+			row[6], row[7], row[8], row[9], row[10], row[11] = it.Username, it.Object, it.Old, it.New, it.Reason, it.Outcome
+			return row, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("copy run items: %w", err)
+		}
+		return nil
+	})
 }
 
 func (s *Store) runItemQuery(ctx context.Context, runID int64, f model.RunItemFilter) *gorm.DB {

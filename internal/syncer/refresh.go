@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
@@ -49,6 +50,7 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 	}
 	rl := s.newLog(run.ID)
 	rl.printf("refresh user %s", u.Username)
+	start := time.Now()
 	snap, err := s.dir.ReadUser(ctx, src, u.ExternalID)
 	if err != nil {
 		if directory.ErrorKind(err) == directory.KindNotFound {
@@ -56,13 +58,17 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 		}
 		return s.fail(ctx, run, rl, err)
 	}
+	rl.printf("read the user and %d groups from the directory (%s)", len(snap.Groups), time.Since(start).Round(time.Microsecond))
+	start = time.Now()
 	state, err := s.st.LoadUserState(ctx, u.ID)
 	if err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
+	rl.printf("load data (%s)", time.Since(start).Round(time.Microsecond))
+	start = time.Now()
 	plan := syncplan.Build(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Now: s.now()})
 	describePlan(run, plan)
-	rl.printf("plan: %d actions, %d changes not performed", len(plan.Actions), len(plan.Skips))
+	rl.printf("plan: %d actions, %d changes not performed (%s)", len(plan.Actions), len(plan.Skips), time.Since(start).Round(time.Microsecond))
 	if len(plan.Holds) > 0 {
 		if err := s.addPlanItems(ctx, run.ID, plan, "not performed: held"); err != nil {
 			return s.fail(ctx, run, rl, err)
@@ -115,10 +121,7 @@ func (s *Syncer) PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*
 	plan := syncplan.ReconcileDevices(state)
 	describePlan(run, plan)
 	rl.printf("reconcile plan: %d device or user updates, %d conflicts or skips", len(plan.Actions), len(plan.Skips))
-	if err := s.st.SaveRunPlan(ctx, run.ID, plan); err != nil {
-		return s.fail(ctx, run, rl, err)
-	}
-	if err := s.addPlanItems(ctx, run.ID, plan, ""); err != nil {
+	if err := s.storePlan(ctx, run.ID, plan, rl); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
 	run.Status = model.RunPlanned

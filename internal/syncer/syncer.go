@@ -58,6 +58,7 @@ func (s *Syncer) SetBatchSize(n int) {
 // runLog collects a run's log lines (stored with the run) and mirrors them
 // to the process log.
 type runLog struct {
+	mu  sync.Mutex // the directory read and the data load log concurrently
 	b   strings.Builder
 	log *slog.Logger
 	now func() time.Time
@@ -65,8 +66,19 @@ type runLog struct {
 
 func (l *runLog) printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	l.mu.Lock()
 	fmt.Fprintf(&l.b, "%s %s\n", l.now().UTC().Format("15:04:05.000"), msg)
+	l.mu.Unlock()
 	l.log.Info(msg)
+}
+
+// take returns the lines collected so far and empties the log.
+func (l *runLog) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.b.String()
+	l.b.Reset()
+	return out
 }
 
 func (s *Syncer) newLog(runID int64) *runLog {
@@ -90,16 +102,9 @@ func (s *Syncer) Preview(ctx context.Context, sourceID int64, trig model.RunTrig
 	}
 	_ = snap
 	_ = state
-	start := time.Now()
-	if err := s.st.SaveRunPlan(ctx, run.ID, plan); err != nil {
+	if err := s.storePlan(ctx, run.ID, plan, rl); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
-	rl.printf("stored the plan (%s)", time.Since(start).Round(time.Millisecond))
-	start = time.Now()
-	if err := s.addPlanItems(ctx, run.ID, plan, ""); err != nil {
-		return s.fail(ctx, run, rl, err)
-	}
-	rl.printf("stored %d plan lines (%s)", len(plan.Actions)+len(plan.Skips), time.Since(start).Round(time.Millisecond))
 	run.Status = model.RunPlanned
 	if len(plan.Holds) > 0 {
 		run.Status = model.RunHeld
@@ -118,11 +123,7 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	snap, err := s.readDirectory(ctx, src, rl)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	state, err := s.loadState(ctx, rl)
+	snap, state, _, err := s.gather(ctx, src, rl, 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -135,6 +136,57 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 	describePlan(run, plan)
 	rl.printf("plan: %d actions, %d changes not performed, %d holds, %d users changed (%s)",
 		len(plan.Actions), len(plan.Skips), len(plan.Holds), run.Counts["users_changed"], time.Since(start).Round(time.Millisecond))
+	return snap, state, plan, nil
+}
+
+// gather reads source src (when not nil), loads the data and, when planRunID
+// is not 0, that preview's stored plan, all at the same time: the directory
+// read is mostly network and decoding, the data load mostly the database. The
+// first failure cancels the others and is returned (the directory's first).
+func (s *Syncer) gather(ctx context.Context, src *model.Source, rl *runLog, planRunID int64) (*model.Snapshot, *model.State, *model.Plan, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		snap     *model.Snapshot
+		state    *model.State
+		plan     *model.Plan
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	// The first failure is the cause; the others it cancelled only echo it.
+	failed := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+	}
+	if src != nil {
+		wg.Go(func() {
+			var err error
+			if snap, err = s.readDirectory(ctx, src, rl); err != nil {
+				failed(err)
+			}
+		})
+	}
+	if planRunID != 0 {
+		wg.Go(func() {
+			var err error
+			if plan, err = s.st.LoadRunPlan(ctx, planRunID); err != nil {
+				failed(err)
+			}
+		})
+	}
+	var err error
+	if state, err = s.loadState(ctx, rl); err != nil {
+		failed(err)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, nil, nil, firstErr
+	}
 	return snap, state, plan, nil
 }
 
@@ -179,30 +231,55 @@ func (s *Syncer) baseline(ctx context.Context, sourceID int64) (syncplan.Baselin
 // describePlan fills run's counts, holds and hashes from plan.
 func describePlan(run *model.Run, plan *model.Plan) {
 	counts := map[string]int{}
-	users := map[string]bool{}
-	for _, a := range plan.Actions {
-		counts[string(a.Kind)]++
-		if a.Kind == model.ActUpdateDevice || a.Kind == model.ActNotifyProduct {
-			continue
+	byKind := map[model.ActionKind]int{}
+	ids := map[int64]struct{}{}
+	exts := map[string]struct{}{}
+	for i := range plan.Actions {
+		a := &plan.Actions[i]
+		byKind[a.Kind]++
+		switch {
+		case a.Kind == model.ActUpdateDevice || a.Kind == model.ActNotifyProduct:
+		case a.UserID != 0:
+			ids[a.UserID] = struct{}{}
+		default:
+			exts[a.ExternalID] = struct{}{}
 		}
-		users[userKey(a.UserID, a.ExternalID)] = true
+	}
+	for k, n := range byKind {
+		counts[string(k)] = n
 	}
 	counts["actions"] = len(plan.Actions)
 	counts["skipped"] = len(plan.Skips)
 	counts["holds"] = len(plan.Holds)
 	// Every changed user is delivered to their products (SPEC §9).
-	counts["users_changed"] = len(users)
+	counts["users_changed"] = len(ids) + len(exts)
 	run.Counts = counts
 	run.Holds = plan.Holds
 	run.SnapshotHash = plan.SnapshotHash
 	run.StateHash = plan.StateHash
 }
 
-func userKey(id int64, ext string) string {
-	if id != 0 {
-		return fmt.Sprint(id)
+// storePlan stores a preview's plan (what apply runs) and its plan lines
+// (what the preview pages show) at the same time: encoding the one is work
+// for this process, ingesting the other for the database.
+func (s *Syncer) storePlan(ctx context.Context, runID int64, plan *model.Plan, rl *runLog) error {
+	start := time.Now()
+	var planErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if planErr = s.st.SaveRunPlan(ctx, runID, plan); planErr == nil {
+			rl.printf("stored the plan (%s)", time.Since(start).Round(time.Millisecond))
+		}
+	})
+	err := s.addPlanItems(ctx, runID, plan, "")
+	if err == nil {
+		rl.printf("stored %d plan lines (%s)", len(plan.Actions)+len(plan.Skips), time.Since(start).Round(time.Millisecond))
 	}
-	return "x:" + ext
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	return planErr
 }
 
 // addPlanItems stores a plan's actions, then its skips, as run items, a
@@ -256,8 +333,7 @@ func (s *Syncer) fail(ctx context.Context, run *model.Run, rl *runLog, err error
 
 func (s *Syncer) finish(ctx context.Context, run *model.Run, rl *runLog) (*model.Run, error) {
 	run.FinishedAt = s.now()
-	run.Log += rl.b.String()
-	rl.b.Reset()
+	run.Log += rl.take()
 	if err := s.st.SaveRun(ctx, run); err != nil {
 		return run, fmt.Errorf("syncer: save run %d: %w", run.ID, err)
 	}
@@ -402,19 +478,19 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 	rl.printf("apply preview #%d (override: %t)", prev.ID, override)
 
 	// Recompute what the plan was computed from: anything changed → stale.
-	var snap *model.Snapshot
+	// The stored plan loads meanwhile unless the plan is held for nothing.
+	var src *model.Source
 	if prev.Kind == model.RunPreview {
-		src, err := s.st.GetSource(ctx, prev.SourceID)
-		if err != nil {
-			r, err := s.fail(ctx, run, rl, err)
-			return nil, r, err
-		}
-		if snap, err = s.readDirectory(ctx, src, rl); err != nil {
+		if src, err = s.st.GetSource(ctx, prev.SourceID); err != nil {
 			r, err := s.fail(ctx, run, rl, err)
 			return nil, r, err
 		}
 	}
-	state, err := s.loadState(ctx, rl)
+	planID := prev.ID
+	if len(prev.Holds) > 0 && !override {
+		planID = 0
+	}
+	snap, state, plan, err := s.gather(ctx, src, rl, planID)
 	if err != nil {
 		r, err := s.fail(ctx, run, rl, err)
 		return nil, r, err
@@ -438,11 +514,6 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 			s.log.Error("syncer: record held run", "run", run.ID, "err", err)
 		}
 		return nil, run, holdError(prev.Holds)
-	}
-	plan, err := s.st.LoadRunPlan(ctx, prev.ID)
-	if err != nil {
-		r, err := s.fail(ctx, run, rl, err)
-		return nil, r, err
 	}
 	if len(prev.Holds) > 0 {
 		rl.printf("holds overridden by %s", run.Actor)
