@@ -92,6 +92,14 @@ func runURL(id int64) string { return "/runs/" + strconv.FormatInt(id, 10) }
 
 func runItoa(n int) string { return strconv.Itoa(n) }
 
+// changesWord is "change" or "changes", to follow the count n.
+func changesWord(n int) string {
+	if n == 1 {
+		return "change"
+	}
+	return "changes"
+}
+
 func runTime(t time.Time) string {
 	if t.IsZero() {
 		return "—"
