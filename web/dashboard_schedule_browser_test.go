@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"log/slog"
-	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,9 +16,6 @@ import (
 	"github.com/idsync/idsync/internal/store"
 	"github.com/idsync/idsync/internal/store/storetest"
 )
-
-// schedChromium is Debian's chromium, which the browser tests drive.
-const schedChromium = "/usr/bin/chromium"
 
 // progressRunner records a real run in the store and advances its progress
 // step by step, as the sync engine does.
@@ -57,12 +52,7 @@ func (r progressRunner) RunScheduled(ctx context.Context, trig model.RunTrigger)
 // TestBrowserRunNow: an admin clicks "Run now" on the dashboard and sees
 // the run's progress advance and its outcome appear without reloading.
 func TestBrowserRunNow(t *testing.T) {
-	if _, err := os.Stat(schedChromium); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("skipping browser test: %s not found", schedChromium)
-		}
-		t.Fatalf("browser test: %s not found and CI is set: %v", schedChromium, err)
-	}
+	requireChromium(t)
 	st := storetest.Open(t, store.DialectSQLite)
 	bg := context.Background()
 	hash, err := auth.HashPasswordParams(schedPassword, schedTestParams)
@@ -77,70 +67,17 @@ func TestBrowserRunNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(bg)
-	served := make(chan error, 1)
+	base := serveForBrowser(t, srv)
+	// Registered after the server, so it stops first.
+	schedCtx, stopSched := context.WithCancel(bg)
 	schedDone := make(chan struct{})
-	go func() { served <- srv.Serve(sctx, ln) }()
-	go func() { defer close(schedDone); _ = sched.Run(sctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-schedDone
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	base := "http://" + ln.Addr().String()
+	go func() { defer close(schedDone); _ = sched.Run(schedCtx) }()
+	t.Cleanup(func() { stopSched(); <-schedDone })
 
-	actx, cancelAlloc := chromedp.NewExecAllocator(bg,
-		chromedp.ExecPath(schedChromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()))
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
-
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	waitJS := func(what, js string) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for eval(js) != "true" {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-
-	step("sign in",
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login"]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), schedPassword),
-		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="schedule-panel"]`)),
-	)
-	eval(`window.__stay = "yes"; ""`)
+	b := newBrowserTab(t, 2*time.Minute)
+	step, eval, waitJS := b.step, b.eval, b.waitJS
+	b.signIn(base, "ada", schedPassword, `[data-testid="schedule-panel"]`)
+	b.markPage()
 	step("run now",
 		chromedp.Click(chromedp.CSS(`[data-testid="run-now"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="flash-success"]`)),
@@ -155,8 +92,8 @@ func TestBrowserRunNow(t *testing.T) {
 		var s = document.querySelector('[data-testid="last-refresh-status"]');
 		return String(s !== null && s.textContent.trim() === "succeeded" && document.querySelector('[data-testid="schedule-running"]') === null);
 	})()`)
-	if got := eval(`String(window.__stay)`); got != "yes" {
-		t.Errorf("the page reloaded (window.__stay = %q)", got)
+	if !b.stayed() {
+		t.Errorf("the page reloaded")
 	}
 	if n, _ := strconv.Atoi(eval(`String(document.querySelectorAll('[data-testid="chart-bar"]').length)`)); n != 1 {
 		t.Errorf("chart bars after the run = %d, want 1", n)

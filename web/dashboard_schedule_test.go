@@ -63,15 +63,7 @@ const schedPassword = "a long enough password 1"
 func newSchedSite(t *testing.T, r scheduler.Runner, tz string) *schedSite {
 	t.Helper()
 	st := storetest.Open(t, store.DialectSQLite)
-	ctx := context.Background()
-	set, err := st.GetSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set.TimeZone = tz
-	if err := st.UpdateSettings(ctx, set); err != nil {
-		t.Fatal(err)
-	}
+	changeSettings(t, st, func(set *model.Settings) { set.TimeZone = tz })
 	site := &schedSite{t: t, st: st}
 	d := Deps{Store: st, Config: objTestConfig(), Logger: slog.New(slog.DiscardHandler)}
 	if r != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/directory/slapdtest"
 	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/store"
 	"github.com/idsync/idsync/internal/store/storetest"
 	"github.com/idsync/idsync/internal/syncer"
 )
@@ -40,11 +41,6 @@ func newSyncHarness(t *testing.T) *syncHarness {
 	if err := st.CreateSource(ctx, &src); err != nil {
 		t.Fatal(err)
 	}
-	set, _ := st.GetSettings(ctx)
-	set.ProvisioningEnabled = true
-	if err := st.UpdateSettings(ctx, set); err != nil {
-		t.Fatal(err)
-	}
 	if err := st.CreateProvisioningMapping(ctx, &model.ProvisioningMapping{SourceID: src.ID, GroupDN: "cn=all-staff," + slapdtest.GroupsDN,
 		AccountType: model.AccountDeviceEnabled, Nested: true}); err != nil {
 		t.Fatal(err)
@@ -53,14 +49,7 @@ func newSyncHarness(t *testing.T) *syncHarness {
 	if err := st.CreateServiceGroup(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	dir := directory.New(log)
-	sy := syncer.New(st, dir, log)
-	t.Cleanup(sy.Wait)
-	server, err := New(Deps{Store: st, Config: objTestConfig(), Logger: log, Syncer: sy, Directory: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, sy := newSyncServer(t, st)
 	ts := httptest.NewServer(server.Handler())
 	t.Cleanup(ts.Close)
 	jar, _ := cookiejar.New(nil)
@@ -78,6 +67,37 @@ func newSyncHarness(t *testing.T) *syncHarness {
 	_, body = h.get("/mappings", false)
 	h.csrf = h.token(body)
 	return &syncHarness{objHarness: h, sy: sy, src: &src, sg: g.ID}
+}
+
+// newSyncServer turns provisioning on and returns a console on st with the
+// real sync engine and directory client; the test waits for background
+// applies when it ends.
+func newSyncServer(t *testing.T, st *store.Store) (*Server, *syncer.Syncer) {
+	t.Helper()
+	changeSettings(t, st, func(set *model.Settings) { set.ProvisioningEnabled = true })
+	log := slog.New(slog.DiscardHandler)
+	dir := directory.New(log)
+	sy := syncer.New(st, dir, log)
+	t.Cleanup(sy.Wait)
+	server, err := New(Deps{Store: st, Config: objTestConfig(), Logger: log, Syncer: sy, Directory: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, sy
+}
+
+// changeSettings changes the console's settings with change.
+func changeSettings(t *testing.T, st *store.Store, change func(*model.Settings)) {
+	t.Helper()
+	ctx := model.WithActor(context.Background(), "test")
+	set, err := st.GetSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(&set)
+	if err := st.UpdateSettings(ctx, set); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var runIDRE = regexp.MustCompile(`(?:run=|/runs/)(\d+)`)
