@@ -77,8 +77,23 @@ func encodePlan(w io.Writer, p *model.Plan) error {
 	return zw.Close()
 }
 
-// decodePlan reads what encodePlan wrote (or a version 1 JSON plan).
-func decodePlan(r io.Reader) (*model.Plan, error) {
+// PlanReader reads a stored plan: its header at once, its actions a batch
+// at a time, so that applying a plan of 300k actions never holds it whole.
+type PlanReader struct {
+	Skips                   []model.Skip
+	Holds                   []model.Hold
+	SnapshotHash, StateHash string
+	Total                   int // number of actions
+
+	dec     *gob.Decoder   // nil for a version 1 plan (held in pending)
+	rest    io.Reader      // the decompressed stream after what dec read
+	pending []model.Action // decoded, not yet returned
+	read    int            // actions decoded so far
+}
+
+// openPlan reads the header of what encodePlan wrote (or a whole version 1
+// JSON plan) from r.
+func openPlan(r io.Reader) (*PlanReader, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, err
@@ -93,7 +108,8 @@ func decodePlan(r io.Reader) (*model.Plan, error) {
 		if err := json.NewDecoder(br).Decode(&p); err != nil {
 			return nil, err
 		}
-		return &p, nil
+		return &PlanReader{Skips: p.Skips, Holds: p.Holds, SnapshotHash: p.SnapshotHash, StateHash: p.StateHash,
+			Total: len(p.Actions), pending: p.Actions, read: len(p.Actions)}, nil
 	}
 	if _, err := br.Discard(len(planMagic)); err != nil {
 		return nil, err
@@ -106,26 +122,58 @@ func decodePlan(r io.Reader) (*model.Plan, error) {
 	if h.Actions < 0 {
 		return nil, fmt.Errorf("bad action count %d", h.Actions)
 	}
-	p := &model.Plan{Skips: h.Skips, Holds: h.Holds, SnapshotHash: h.SnapshotHash, StateHash: h.StateHash,
-		Actions: make([]model.Action, 0, min(h.Actions, 1<<22))}
-	for len(p.Actions) < h.Actions {
-		var chunk []model.Action
-		if err := dec.Decode(&chunk); err != nil {
-			return nil, fmt.Errorf("after %d of %d actions: %w", len(p.Actions), h.Actions, err)
-		}
-		if len(chunk) == 0 {
-			return nil, fmt.Errorf("empty chunk after %d of %d actions", len(p.Actions), h.Actions)
-		}
-		p.Actions = append(p.Actions, chunk...)
-	}
-	if len(p.Actions) != h.Actions {
-		return nil, fmt.Errorf("%d actions, header says %d", len(p.Actions), h.Actions)
-	}
-	return p, nil
+	return &PlanReader{Skips: h.Skips, Holds: h.Holds, SnapshotHash: h.SnapshotHash, StateHash: h.StateHash, Total: h.Actions, dec: dec, rest: br}, nil
 }
 
-// LoadRunPlan returns the plan stored with preview runID, or ENOTFOUND.
-func (s *Store) LoadRunPlan(ctx context.Context, runID int64) (*model.Plan, error) {
+// Next returns the next actions, at most n (n >= 1) and as many as remain
+// up to n, or io.EOF when every action was returned. A damaged plan is an
+// error, never a shorter plan.
+func (r *PlanReader) Next(n int) ([]model.Action, error) {
+	for len(r.pending) < n && r.read < r.Total {
+		var chunk []model.Action
+		if err := r.dec.Decode(&chunk); err != nil {
+			return nil, fmt.Errorf("after %d of %d actions: %w", r.read, r.Total, err)
+		}
+		if len(chunk) == 0 || r.read+len(chunk) > r.Total {
+			return nil, fmt.Errorf("a chunk of %d actions after %d of %d", len(chunk), r.read, r.Total)
+		}
+		r.read += len(chunk)
+		if len(r.pending) == 0 {
+			r.pending = chunk
+		} else {
+			r.pending = append(r.pending, chunk...)
+		}
+	}
+	if len(r.pending) == 0 {
+		return nil, io.EOF
+	}
+	k := min(n, len(r.pending))
+	out := r.pending[:k:k]
+	r.pending = r.pending[k:]
+	return out, nil
+}
+
+// decodePlan reads a whole plan (what encodePlan wrote, or a version 1 plan).
+func decodePlan(r io.Reader) (*model.Plan, error) {
+	pr, err := openPlan(r)
+	if err != nil {
+		return nil, err
+	}
+	p := &model.Plan{Skips: pr.Skips, Holds: pr.Holds, SnapshotHash: pr.SnapshotHash, StateHash: pr.StateHash,
+		Actions: make([]model.Action, 0, min(pr.Total, 1<<22))}
+	for {
+		batch, err := pr.Next(planChunk)
+		if errors.Is(err, io.EOF) {
+			return p, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.Actions = append(p.Actions, batch...)
+	}
+}
+
+func (s *Store) loadPlanRow(ctx context.Context, runID int64) ([]byte, error) {
 	var row runPlanRow
 	err := s.db.WithContext(ctx).Where("run_id = ?", runID).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -134,9 +182,59 @@ func (s *Store) LoadRunPlan(ctx context.Context, runID int64) (*model.Plan, erro
 	if err != nil {
 		return nil, dbErr("store: load plan", err)
 	}
-	p, err := decodePlan(bytes.NewReader(row.Plan))
+	return row.Plan, nil
+}
+
+// LoadRunPlan returns the plan stored with preview runID, or ENOTFOUND.
+func (s *Store) LoadRunPlan(ctx context.Context, runID int64) (*model.Plan, error) {
+	raw, err := s.loadPlanRow(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := decodePlan(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("store: load plan %d: %w", runID, err)
 	}
 	return p, nil
+}
+
+// OpenRunPlan returns a reader over the plan stored with preview runID, or
+// ENOTFOUND. The whole plan is checked first (see checkPlan), so that an
+// apply never starts on a plan it could not finish reading.
+func (s *Store) OpenRunPlan(ctx context.Context, runID int64) (*PlanReader, error) {
+	raw, err := s.loadPlanRow(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPlan(raw); err != nil {
+		s.log.Error("store: stored plan unreadable", "run", runID, "err", err)
+		return nil, model.Errorf(model.ECONFLICT, "The plan stored with preview %d cannot be read (it is damaged); nothing was applied — preview again.", runID)
+	}
+	pr, err := openPlan(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("store: load plan %d: %w", runID, err)
+	}
+	return pr, nil
+}
+
+// checkPlan decodes a stored plan to its end, dropping the actions, and
+// checks the count in its header and the gzip checksum after it.
+func checkPlan(raw []byte) error {
+	pr, err := openPlan(bytes.NewReader(raw))
+	if err != nil || pr.dec == nil {
+		return err
+	}
+	for {
+		if _, err = pr.Next(planChunk); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	n, err := io.Copy(io.Discard, pr.rest)
+	if err == nil && n > 0 {
+		err = fmt.Errorf("%d bytes after the last action", n)
+	}
+	return err
 }

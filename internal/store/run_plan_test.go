@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
 
@@ -119,4 +120,49 @@ func BenchmarkPlanCodec(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size)/(1<<20), "MB")
+}
+
+// A plan read a batch at a time gives every action once, in order, and
+// a damaged stored plan is refused before the first action.
+func TestPlanReader(t *testing.T) {
+	want := testPlan(planChunk*2 + 7)
+	var buf bytes.Buffer
+	if err := encodePlan(&buf, want); err != nil {
+		t.Fatal(err)
+	}
+	raw := buf.Bytes()
+	if err := checkPlan(raw); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	pr, err := openPlan(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Total != len(want.Actions) || pr.StateHash != "state" || len(pr.Skips) != 1 {
+		t.Fatalf("header: %+v", pr)
+	}
+	var got []model.Action
+	for {
+		b, err := pr.Next(1000)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 || len(b) > 1000 {
+			t.Fatalf("batch of %d", len(b))
+		}
+		got = append(got, b...)
+	}
+	if !reflect.DeepEqual(got, want.Actions) {
+		t.Fatalf("got %d actions, want %d (or different)", len(got), len(want.Actions))
+	}
+	for _, i := range []int{len(raw) / 3, len(raw) / 2, len(raw) - 6} {
+		bad := bytes.Clone(raw)
+		bad[i] ^= 0x55
+		if err := checkPlan(bad); err == nil {
+			t.Errorf("byte %d of %d flipped: check passed", i, len(raw))
+		}
+	}
 }

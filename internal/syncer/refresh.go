@@ -77,7 +77,7 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 		run.Error = model.ErrorMessage(holdError(plan.Holds))
 		return s.finish(ctx, run, rl)
 	}
-	return s.execute(ctx, run, rl, plan, nil, state)
+	return s.execute(ctx, run, rl, newApplyInput(&sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, nil, state, src.ID))
 }
 
 // Explain answers "Why?" for user userID (SPEC §7) from a fresh read of the

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -140,16 +141,16 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 }
 
 // gather reads source src (when not nil), loads the data and, when planRunID
-// is not 0, that preview's stored plan, all at the same time: the directory
+// is not 0, opens (and checks) that preview's stored plan, all at the same time: the directory
 // read is mostly network and decoding, the data load mostly the database. The
 // first failure cancels the others and is returned (the directory's first).
-func (s *Syncer) gather(ctx context.Context, src *model.Source, rl *runLog, planRunID int64) (*model.Snapshot, *model.State, *model.Plan, error) {
+func (s *Syncer) gather(ctx context.Context, src *model.Source, rl *runLog, planRunID int64) (*model.Snapshot, *model.State, *store.PlanReader, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		snap     *model.Snapshot
 		state    *model.State
-		plan     *model.Plan
+		plan     *store.PlanReader
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
@@ -174,7 +175,7 @@ func (s *Syncer) gather(ctx context.Context, src *model.Source, rl *runLog, plan
 	if planRunID != 0 {
 		wg.Go(func() {
 			var err error
-			if plan, err = s.st.LoadRunPlan(ctx, planRunID); err != nil {
+			if plan, err = s.st.OpenRunPlan(ctx, planRunID); err != nil {
 				failed(err)
 			}
 		})
@@ -399,7 +400,7 @@ func (s *Syncer) Apply(ctx context.Context, previewRunID int64, override bool, t
 		return run, err
 	}
 	defer job.release()
-	return s.execute(ctx, job.run, job.rl, job.plan, job.snap, job.state)
+	return s.execute(ctx, job.run, job.rl, job.in)
 }
 
 // StartApply is Apply that returns as soon as the checks passed (lock,
@@ -421,7 +422,7 @@ func (s *Syncer) StartApply(ctx context.Context, previewRunID int64, override bo
 		defer s.wg.Done()
 		defer unregister()
 		defer job.release()
-		if _, err := s.execute(ctx, job.run, job.rl, job.plan, job.snap, job.state); err != nil {
+		if _, err := s.execute(ctx, job.run, job.rl, job.in); err != nil {
 			s.log.Warn("sync apply ended with an error", "run", job.run.ID, "err", err)
 		}
 	}()
@@ -435,9 +436,7 @@ func (s *Syncer) Wait() { s.wg.Wait() }
 type applyJob struct {
 	run     *model.Run
 	rl      *runLog
-	plan    *model.Plan
-	snap    *model.Snapshot
-	state   *model.State
+	in      applyInput
 	release func()
 }
 
@@ -495,10 +494,14 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 		r, err := s.fail(ctx, run, rl, err)
 		return nil, r, err
 	}
-	stale := syncplan.StateHash(state) != prev.StateHash
-	if snap != nil && syncplan.SnapshotHash(snap) != prev.SnapshotHash {
-		stale = true
+	snapHash := prev.SnapshotHash
+	var wg sync.WaitGroup
+	if snap != nil {
+		wg.Go(func() { snapHash = syncplan.SnapshotHash(snap) })
 	}
+	stale := syncplan.StateHash(state) != prev.StateHash
+	wg.Wait()
+	stale = stale || snapHash != prev.SnapshotHash
 	if stale {
 		if err := s.st.SetRunStatus(ctx, prev.ID, model.RunStale); err != nil {
 			s.log.Warn("syncer: mark preview stale", "run", prev.ID, "err", err)
@@ -519,7 +522,9 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 		rl.printf("holds overridden by %s", run.Actor)
 	}
 	ok = true
-	return &applyJob{run: run, rl: rl, plan: plan, snap: snap, state: state, release: release}, run, nil
+	// The snapshot and the state are dropped here: the actions stream from
+	// the stored plan, and what the end of the run needs of them is kept.
+	return &applyJob{run: run, rl: rl, in: newApplyInput(plan, plan.Total, plan.Skips, snap, state, run.SourceID), release: release}, run, nil
 }
 
 // RunOnce plans and applies source sourceID in one go under the apply lock,
@@ -551,54 +556,109 @@ func (s *Syncer) RunOnce(ctx context.Context, sourceID int64, trig model.RunTrig
 		}
 		return s.finish(ctx, run, rl)
 	}
-	return s.execute(ctx, run, rl, plan, snap, state)
+	return s.execute(ctx, run, rl, newApplyInput(&sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, snap, state, run.SourceID))
 }
 
-// execute applies plan's actions in batches and records the outcome. A
+// actionSource hands out a plan's actions a batch at a time.
+type actionSource interface {
+	// Next returns up to n actions, or io.EOF after the last.
+	Next(n int) ([]model.Action, error)
+}
+
+// sliceSource is an actionSource over a plan in memory.
+type sliceSource struct {
+	a   []model.Action
+	off int
+}
+
+func (s *sliceSource) Next(n int) ([]model.Action, error) {
+	if s.off >= len(s.a) {
+		return nil, io.EOF
+	}
+	end := min(s.off+n, len(s.a))
+	b := s.a[s.off:end:end]
+	s.off = end
+	return b, nil
+}
+
+// applyInput is what execute needs: the actions, the skipped changes, the
+// ids of the source's users, and the start of the baseline the run records
+// (nil: none, for a one-user refresh or a device reconcile).
+type applyInput struct {
+	actions  actionSource
+	total    int
+	skips    []model.Skip
+	ids      map[string]int64
+	baseline *syncplan.Baseline
+}
+
+func newApplyInput(actions actionSource, total int, skips []model.Skip, snap *model.Snapshot, state *model.State, sourceID int64) applyInput {
+	in := applyInput{actions: actions, total: total, skips: skips, ids: map[string]int64{}}
+	for _, u := range state.Users {
+		if u.ExternalID != "" && u.SourceID == sourceID {
+			in.ids[u.ExternalID] = u.ID
+		}
+	}
+	if snap != nil {
+		b := startBaseline(snap, state)
+		in.baseline = &b
+	}
+	return in
+}
+
+// execute applies the actions in batches and records the outcome. A
 // failing batch is rolled back whole and ends the run failed; a cancel
 // stops between batches.
-func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, plan *model.Plan, snap *model.Snapshot, state *model.State) (*model.Run, error) {
+func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in applyInput) (*model.Run, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer s.register(run.ID, cancel)()
 	// A batch is never interrupted half-way: cancelling mid-commit would
 	// leave its outcome unknown. Cancellation is checked between batches.
 	actx := model.WithActor(context.WithoutCancel(ctx), AuditActor)
-	run.Total = len(plan.Actions)
+	run.Total = in.total
 	start := time.Now()
-	ids := map[string]int64{}
-	for _, u := range state.Users {
-		if u.ExternalID != "" && u.SourceID == run.SourceID {
-			ids[u.ExternalID] = u.ID
-		}
-	}
 	var applyErr error
 	failedAt := ""
 	cancelled := false
-	for off := 0; off < len(plan.Actions); off += s.batchSize {
+	for off := 0; off < in.total; {
 		if ctx.Err() != nil || s.cancelledInDB(ctx, run.ID) {
 			cancelled = true
 			break
 		}
-		end := min(off+s.batchSize, len(plan.Actions))
-		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: plan.Actions[off:end], Done: end, Total: len(plan.Actions)}
-		if err := s.st.ApplyActions(actx, batch, ids); err != nil {
+		actions, err := in.actions.Next(s.batchSize)
+		if err != nil || len(actions) == 0 {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = fmt.Errorf("the stored plan ended after %d of %d actions", off, in.total)
+			}
+			applyErr = err
+			failedAt = fmt.Sprintf("%d–%d", off+1, in.total)
+			rl.printf("reading actions %d– failed: %s", off+1, detail(err))
+			break
+		}
+		end := off + len(actions)
+		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: actions, Done: end, Total: in.total}
+		if err := s.st.ApplyActions(actx, batch, in.ids); err != nil {
 			applyErr = err
 			failedAt = fmt.Sprintf("%d–%d", off+1, end)
 			rl.printf("batch %d–%d failed, rolled back: %s", off+1, end, detail(err))
-			failed := make([]model.RunItem, 0, end-off)
-			for i := off; i < end; i++ {
-				failed = append(failed, store.ItemFromAction(run.ID, i, &plan.Actions[i], plan.Actions[i].UserID, "failed: batch rolled back: "+detail(err)))
+			failed := make([]model.RunItem, 0, len(actions))
+			for i := range actions {
+				failed = append(failed, store.ItemFromAction(run.ID, off+i, &actions[i], actions[i].UserID, "failed: batch rolled back: "+detail(err)))
 			}
 			if err := s.st.AddRunItems(context.WithoutCancel(ctx), failed); err != nil {
 				s.log.Error("syncer: record failed items", "run", run.ID, "err", err)
 			}
 			break
 		}
+		if in.baseline != nil {
+			countActions(in.baseline, actions)
+		}
 		run.Done = end
-		run.Phase = plan.Actions[end-1].Phase
-		rl.printf("batch %d–%d of %d applied", off+1, end, len(plan.Actions))
+		run.Phase = actions[len(actions)-1].Phase
+		rl.printf("batch %d–%d of %d applied", off+1, end, in.total)
+		off = end
 	}
-	if err := s.st.AddRunItems(context.WithoutCancel(ctx), skipItems(run.ID, len(plan.Actions), plan.Skips)); err != nil {
+	if err := s.st.AddRunItems(context.WithoutCancel(ctx), skipItems(run.ID, in.total, in.skips)); err != nil {
 		s.log.Error("syncer: record skipped changes", "run", run.ID, "err", err)
 	}
 	rl.printf("applied %d of %d actions in %s", run.Done, run.Total, time.Since(start).Round(time.Millisecond))
@@ -614,8 +674,8 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, plan *
 		return s.finish(context.WithoutCancel(ctx), run, rl)
 	}
 	run.Status = model.RunSucceeded
-	if snap != nil {
-		if b, err := json.Marshal(afterBaseline(snap, state, plan)); err == nil {
+	if in.baseline != nil {
+		if b, err := json.Marshal(in.baseline); err == nil {
 			if err := s.st.SaveRunBaseline(ctx, run.ID, b); err != nil {
 				s.log.Warn("syncer: save baseline", "run", run.ID, "err", err)
 			}
@@ -640,10 +700,10 @@ func (s *Syncer) cancelledInDB(ctx context.Context, runID int64) bool {
 	return err == nil && r.Status == model.RunCancelled
 }
 
-// afterBaseline returns the figures the next run's guard compares with:
-// the directory's size and filled attributes, and the service group and
-// profile sizes after plan.
-func afterBaseline(snap *model.Snapshot, state *model.State, plan *model.Plan) syncplan.Baseline {
+// startBaseline returns the figures the next run's guard compares with,
+// before the plan: the directory's size and filled attributes, and the
+// service group and profile sizes. countActions adds the plan's changes.
+func startBaseline(snap *model.Snapshot, state *model.State) syncplan.Baseline {
 	b := syncplan.Baseline{DirectoryUsers: len(snap.Users), ServiceGroupSizes: map[int64]int{}, ProfileSizes: map[int64]int{}, AttributeFilled: map[string]int{}}
 	for _, u := range snap.Users {
 		for k, v := range u.Attributes {
@@ -658,7 +718,13 @@ func afterBaseline(snap *model.Snapshot, state *model.State, plan *model.Plan) s
 	for _, m := range state.ProfileMembers {
 		b.ProfileSizes[m.GroupID]++
 	}
-	for _, a := range plan.Actions {
+	return b
+}
+
+// countActions adds applied actions' membership changes to b's sizes.
+func countActions(b *syncplan.Baseline, actions []model.Action) {
+	for i := range actions {
+		a := &actions[i]
 		switch a.Kind {
 		case model.ActAddServiceGroup:
 			b.ServiceGroupSizes[a.GroupID]++
@@ -670,7 +736,6 @@ func afterBaseline(snap *model.Snapshot, state *model.State, plan *model.Plan) s
 			b.ProfileSizes[a.GroupID]--
 		}
 	}
-	return b
 }
 
 // sortedKeys returns m's keys in order (for stable output).

@@ -407,3 +407,37 @@ func TestCancelStopsBetweenBatches(t *testing.T) {
 		}
 	})
 }
+
+// A stored plan that was damaged after the preview is refused before its
+// first action: the apply fails with the reason and changes nothing.
+func TestDamagedStoredPlanChangesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		srv := slapdtest.Start(t, slapdtest.Options{Users: 10, Teams: 2})
+		e := setup(t, srv, st)
+		prev := e.preview()
+		if prev.Counts["actions"] == 0 {
+			t.Fatal("the preview plans nothing")
+		}
+		// Flip one byte in the middle of the stored (compressed) plan.
+		var raw []byte
+		if err := st.DB().Raw("SELECT plan FROM run_plans WHERE run_id = ?", prev.ID).Row().Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		raw[len(raw)/2] ^= 0x55
+		if err := st.DB().Exec("UPDATE run_plans SET plan = ? WHERE run_id = ?", raw, prev.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		run, err := e.sy.Apply(e.ctx, prev.ID, false, model.TriggerAdmin)
+		if err == nil || run == nil || run.Status != model.RunFailed || run.Done != 0 || !strings.Contains(run.Error, "damaged") {
+			t.Fatalf("apply of a damaged plan: err %v, run %+v", err, run)
+		}
+		if got := e.countUsers(); got != 0 {
+			t.Errorf("users after the refused apply: got %d, want 0", got)
+		}
+		// A new preview applies.
+		e.apply(e.preview(), false)
+		if got := e.countUsers(); got != activeUsers(10) {
+			t.Errorf("users after the next run: got %d, want %d", got, activeUsers(10))
+		}
+	})
+}
