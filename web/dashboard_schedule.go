@@ -127,7 +127,11 @@ func (s *Server) runScheduleNow(c echo.Context) error {
 		msg, kind = model.ErrorMessage(err), "error"
 	}
 	if c.Request().Header.Get("HX-Request") != "true" {
-		if ferr := s.flash(c, msg); ferr != nil {
+		set := s.flash
+		if kind == "error" {
+			set = s.flashError
+		}
+		if ferr := set(c, msg); ferr != nil {
 			return ferr
 		}
 		return c.Redirect(http.StatusSeeOther, "/")

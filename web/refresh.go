@@ -29,7 +29,11 @@ func (s *Server) refreshUser(c echo.Context) error {
 		return ierr
 	}
 	if !isFragment(c) {
-		if err := s.flash(c, refreshFlash(run)); err != nil {
+		set := s.flash
+		if run.Error != "" {
+			set = s.flashError
+		}
+		if err := set(c, refreshFlash(run)); err != nil {
 			return err
 		}
 		return redirect(c, "/users/"+objIDStr(id))

@@ -55,13 +55,15 @@ func (s *Server) pageData(c echo.Context, title, active string) layout.PageData 
 	if title == "" {
 		title = layout.NavLabel(active)
 	}
+	flash, flashErr := s.popFlash(c)
 	return layout.PageData{
-		Title:  title,
-		Admin:  currentAdmin(c),
-		CSRF:   s.csrfToken(c),
-		Flash:  s.popFlash(c),
-		Active: active,
-		Demo:   s.cfg.Demo,
+		Title:      title,
+		Admin:      currentAdmin(c),
+		CSRF:       s.csrfToken(c),
+		Flash:      flash,
+		FlashError: flashErr,
+		Active:     active,
+		Demo:       s.cfg.Demo,
 	}
 }
 

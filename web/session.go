@@ -25,6 +25,7 @@ const (
 	sessIssued  = "iat"   // int64 unix seconds: when they signed in
 	sessCSRF    = "csrf"  // string: the per-session CSRF token
 	sessFlash   = "flash" // string: a one-time message
+	sessFlashEr = "flerr" // bool: the flash message reports a refusal
 )
 
 // echo context keys.
@@ -162,22 +163,36 @@ func (s *Server) endSession(c echo.Context) error {
 
 // flash stores msg to be shown on the next page.
 func (s *Server) flash(c echo.Context, msg string) error {
-	session(c).Values[sessFlash] = msg
+	v := session(c).Values
+	v[sessFlash] = msg
+	delete(v, sessFlashEr)
 	return s.saveSession(c)
 }
 
-// popFlash returns and clears the pending flash message.
-func (s *Server) popFlash(c echo.Context) string {
+// flashError stores msg, a refusal or failure, to be shown on the next page
+// as an error.
+func (s *Server) flashError(c echo.Context, msg string) error {
+	v := session(c).Values
+	v[sessFlash] = msg
+	v[sessFlashEr] = true
+	return s.saveSession(c)
+}
+
+// popFlash returns and clears the pending flash message, and whether it
+// reports an error.
+func (s *Server) popFlash(c echo.Context) (string, bool) {
 	sess := session(c)
 	msg, _ := sess.Values[sessFlash].(string)
+	isErr, _ := sess.Values[sessFlashEr].(bool)
 	if msg == "" {
-		return ""
+		return "", false
 	}
 	delete(sess.Values, sessFlash)
+	delete(sess.Values, sessFlashEr)
 	if err := s.saveSession(c); err != nil {
 		s.log.Warn("web: clear flash", "err", err)
 	}
-	return msg
+	return msg, isErr
 }
 
 func randomToken() string {

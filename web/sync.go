@@ -187,7 +187,7 @@ func (s *Server) applyPreview(c echo.Context, back string) error {
 	ctx := context.WithoutCancel(c.Request().Context())
 	run, err := eng.StartApply(ctx, id, override, model.TriggerAdmin)
 	if err != nil {
-		if ferr := s.flash(c, model.ErrorMessage(err)); ferr != nil {
+		if ferr := s.flashError(c, model.ErrorMessage(err)); ferr != nil {
 			return ferr
 		}
 		if run != nil && model.ErrorCode(err) != model.ECONFLICT {

@@ -363,7 +363,7 @@ func TestBrowserSyncFlow(t *testing.T) {
 		chromedp.Navigate(base+"/runs"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="runs-table"]`)),
 	)
-	if got := texts(`[data-testid="run-kind"]`) + "\n" + texts(`[data-testid="run-row"] [data-testid="run-status"]`); got != "apply\npreview\nsucceeded\nplanned" {
+	if got := texts(`[data-testid="run-kind"]`) + "\n" + texts(`[data-testid="run-row"] [data-testid="run-status"]`); got != "apply\npreview\nsucceeded\napplied" {
 		t.Errorf("runs list (kinds, statuses):\n%s", got)
 	}
 	fetch := func(path string) (int, string, string) {
@@ -467,6 +467,9 @@ func TestBrowserSyncFlow(t *testing.T) {
 	}
 	if got := text(`[data-testid="flash"]`); got != "The directory or the data changed since this preview — preview again." {
 		t.Errorf("stale apply message = %q", got)
+	}
+	if n := count(`.flash-error[data-testid="flash"]`); n != "1" {
+		t.Errorf("the stale apply message is not shown as an error (%s .flash-error)", n)
 	}
 	if got := text(`[data-testid="preview-status"]`); got != "stale" {
 		t.Errorf("outdated preview status = %q, want stale", got)

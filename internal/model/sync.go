@@ -156,7 +156,8 @@ const (
 	RunFailed    RunStatus = "failed"
 	RunHeld      RunStatus = "held" // guard stopped it
 	RunCancelled RunStatus = "cancelled"
-	RunStale     RunStatus = "stale" // preview superseded by a change
+	RunStale     RunStatus = "stale"   // preview superseded by a change
+	RunApplied   RunStatus = "applied" // preview whose plan an apply ran to the end
 )
 
 // Run is one preview or apply (SPEC §1 "Sync run").

@@ -450,6 +450,9 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 	if (prev.Kind != model.RunPreview && prev.Kind != model.RunReconcile) || prev.PreviewRunID != 0 {
 		return nil, nil, model.Errorf(model.EINVALID, "Run %d is not a preview.", previewRunID)
 	}
+	if prev.Status == model.RunApplied {
+		return nil, nil, model.Errorf(model.ECONFLICT, "Preview %d was applied already — preview again to see what is left to do.", previewRunID)
+	}
 	if prev.Status != model.RunPlanned && prev.Status != model.RunHeld {
 		return nil, nil, model.Errorf(model.ECONFLICT, "Preview %d cannot be applied (it is %s) — preview again.", previewRunID, prev.Status)
 	}
@@ -674,6 +677,12 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 		return s.finish(context.WithoutCancel(ctx), run, rl)
 	}
 	run.Status = model.RunSucceeded
+	if run.PreviewRunID != 0 {
+		// The preview is done with: its page no longer offers to apply it.
+		if err := s.st.SetRunStatus(context.WithoutCancel(ctx), run.PreviewRunID, model.RunApplied); err != nil {
+			s.log.Warn("syncer: mark preview applied", "run", run.PreviewRunID, "err", err)
+		}
+	}
 	if in.baseline != nil {
 		if b, err := json.Marshal(in.baseline); err == nil {
 			if err := s.st.SaveRunBaseline(ctx, run.ID, b); err != nil {

@@ -441,3 +441,24 @@ func TestDamagedStoredPlanChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A preview applied to the end is marked applied and cannot be applied a
+// second time; its page no longer offers it.
+func TestAppliedPreviewIsMarked(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		srv := slapdtest.Start(t, slapdtest.Options{Users: 10, Teams: 2})
+		e := setup(t, srv, st)
+		prev := e.preview()
+		e.apply(prev, false)
+		got, err := st.GetRun(e.ctx, prev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != model.RunApplied {
+			t.Errorf("preview status after its apply: %s, want applied", got.Status)
+		}
+		if _, err := e.sy.Apply(e.ctx, prev.ID, false, model.TriggerAdmin); model.ErrorCode(err) != model.ECONFLICT || !strings.Contains(err.Error(), "applied already") {
+			t.Errorf("second apply of the same preview: %v, want a conflict saying it was applied", err)
+		}
+	})
+}

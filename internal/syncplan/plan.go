@@ -295,6 +295,7 @@ func (p *planner) plan() *model.Plan {
 	wg.Go(func() { out.Skips = appendSorted(make([]model.Skip, 0, len(p.skips)), p.skips, compareSkips) })
 	for i := range p.actions {
 		out.Actions = appendSorted(out.Actions, p.actions[i], compareActions)
+		p.actions[i] = nil // copied: the garbage collector may take it back now
 	}
 	wg.Wait()
 	return out

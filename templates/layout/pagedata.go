@@ -9,12 +9,14 @@ import (
 
 // PageData is what the frame needs besides the page body.
 type PageData struct {
-	Title  string
-	Admin  *model.Admin // nil when anonymous: no navigation is shown
-	CSRF   string       // the session's CSRF token
-	Flash  string       // a one-time message shown above the page
-	Active string       // key of the highlighted nav item (see Nav)
-	Demo   bool         // running with the embedded demo directory
+	Title string
+	Admin *model.Admin // nil when anonymous: no navigation is shown
+	CSRF  string       // the session's CSRF token
+	Flash string       // a one-time message shown above the page
+	// FlashError shows Flash as an error (a refusal), not as information.
+	FlashError bool
+	Active     string // key of the highlighted nav item (see Nav)
+	Demo       bool   // running with the embedded demo directory
 }
 
 // NavItem is one link of the main navigation.

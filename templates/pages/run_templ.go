@@ -85,7 +85,7 @@ func RunsPage(v RunsView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		for _, st := range []model.RunStatus{model.RunRunning, model.RunPlanned, model.RunSucceeded, model.RunFailed, model.RunHeld, model.RunCancelled, model.RunStale} {
+		for _, st := range []model.RunStatus{model.RunRunning, model.RunPlanned, model.RunSucceeded, model.RunFailed, model.RunHeld, model.RunCancelled, model.RunStale, model.RunApplied} {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<option value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

@@ -117,7 +117,7 @@ func runDur(r *model.Run) string {
 
 func runStatusClass(st model.RunStatus) string {
 	switch st {
-	case model.RunSucceeded, model.RunPlanned:
+	case model.RunSucceeded, model.RunPlanned, model.RunApplied:
 		return "badge ok"
 	case model.RunFailed, model.RunHeld, model.RunStale, model.RunCancelled:
 		return "badge off"
