@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -97,12 +98,16 @@ func (s *Syncer) Preview(ctx context.Context, sourceID int64, trig model.RunTrig
 		return nil, fmt.Errorf("syncer: preview: %w", err)
 	}
 	rl := s.newLog(run.ID)
-	snap, state, plan, err := s.planSource(ctx, run, rl)
+	_, _, plan, err := s.planSource(ctx, run, rl)
 	if err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
-	_ = snap
-	_ = state
+	// The snapshot, the state and the planner's indexes are garbage now,
+	// and the last collection (during planning) saw them live: left alone,
+	// the heap would grow to twice that while the plan is stored. One
+	// collection now, concurrent with the storing, sets the next target
+	// from what is really left (the plan).
+	go runtime.GC()
 	if err := s.storePlan(ctx, run.ID, plan, rl); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
