@@ -343,3 +343,15 @@ func TestLoadStateAndTx(t *testing.T) {
 		}
 	})
 }
+
+// idsync's PostgreSQL sessions run without the JIT compiler (see pgDSN).
+func TestPostgresSessionsHaveJITOff(t *testing.T) {
+	st := storetest.Open(t, store.DialectPostgres)
+	var jit string
+	if err := st.DB().Raw("SHOW jit").Scan(&jit).Error; err != nil {
+		t.Fatal(err)
+	}
+	if jit != "off" {
+		t.Errorf("jit = %q, want off", jit)
+	}
+}

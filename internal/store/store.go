@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.db, err = gorm.Open(gormlite.Open(file), cfg)
 		s.dialect = DialectSQLite
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		s.db, err = gorm.Open(postgres.Open(dsn), cfg)
+		s.db, err = gorm.Open(postgres.Open(pgDSN(dsn)), cfg)
 		s.dialect = DialectPostgres
 	default:
 		return nil, errors.New("store: open: unknown database URL (want sqlite:PATH or postgres://…)")
@@ -111,6 +112,26 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// pgDSN turns PostgreSQL's JIT compiler off for idsync's sessions unless
+// the URL sets it ("?jit=on"). Its cost estimates drive it: a sync's
+// statements over tables that grew since the last ANALYZE looked costly
+// and were compiled for ~170 ms each to run for 1 ms — with a product
+// enabled, the first sync of 10k users took 8 s instead of 1.5 s.
+// Unknown URL parameters reach the server as session settings.
+func pgDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // the driver reports the malformed URL
+	}
+	q := u.Query()
+	if q.Has("jit") {
+		return dsn
+	}
+	q.Set("jit", "off")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Migrate applies every pending migration. On PostgreSQL a session lock

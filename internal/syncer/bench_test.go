@@ -85,6 +85,20 @@ func benchSync(b *testing.B, users int) {
 		}
 		must(b, st.CreateProfile(ctx, &model.Profile{Name: "P " + loc, Rules: []model.Rule{{Attribute: attr, Value: loc}}, SyncEnabled: true}))
 	}
+	if os.Getenv("IDSYNC_BENCH_PRODUCTS") != "" {
+		// Two enabled products: every user changed is queued for them in
+		// the apply's transactions (nothing is delivered: no dispatcher runs).
+		sgs, _, err := st.ListServiceGroups(ctx, model.ListQuery{PerPage: 5})
+		must(b, err)
+		ids := make([]int64, len(sgs))
+		for i := range sgs {
+			ids[i] = sgs[i].ID
+		}
+		must(b, st.CreateProduct(ctx, &model.Product{Name: "Hook", Kind: model.ProductWebhook, BaseURL: "http://127.0.0.1:9/hook",
+			Secret: "bench-secret-0123456789", AllUsers: true, Enabled: true}))
+		must(b, st.CreateProduct(ctx, &model.Product{Name: "SCIM", Kind: model.ProductSCIM, BaseURL: "http://127.0.0.1:9/scim/v2",
+			Secret: "bench-token-0123456789", ServiceGroupIDs: ids, Enabled: true}))
+	}
 	log := slog.New(slog.DiscardHandler)
 	sy := syncer.New(st, directory.New(log), log)
 
