@@ -43,7 +43,7 @@ func pageSizeOf(src *model.Source) uint32 {
 	if src.PageSize > 0 {
 		return uint32(src.PageSize)
 	}
-	return 500
+	return 1000
 }
 
 // session is one bound connection; it closes itself when ctx ends so that a

@@ -43,7 +43,7 @@ type Source struct {
 	GroupBaseDN   string
 	GroupFilter   string
 	MemberAttr    string // member / uniqueMember / memberUid
-	PageSize      int    // default 500
+	PageSize      int    // default 1000 (Active Directory's MaxPageSize)
 	Timeout       time.Duration
 	Attributes    AttributeMap
 	Demo          bool // the embedded demo directory
@@ -56,7 +56,7 @@ type Source struct {
 
 // DefaultSource returns a Source filled with the defaults for kind.
 func DefaultSource(kind SourceKind) Source {
-	s := Source{Kind: kind, PageSize: 500, Timeout: 30 * time.Second, Enabled: true}
+	s := Source{Kind: kind, PageSize: 1000, Timeout: 30 * time.Second, Enabled: true}
 	ent := map[string]string{
 		AttrLocation:      "l",
 		AttrCorporateUnit: "ou",

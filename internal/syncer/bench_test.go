@@ -61,6 +61,9 @@ func benchSync(b *testing.B, users int) {
 	src := srv.Source()
 	src.ID = 0
 	src.Timeout = 5 * time.Minute
+	if n, err := strconv.Atoi(os.Getenv("IDSYNC_BENCH_PAGESIZE")); err == nil {
+		src.PageSize = n
+	}
 	must(b, st.CreateSource(ctx, &src))
 	set, err := st.GetSettings(ctx)
 	must(b, err)

@@ -129,33 +129,42 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	snap, state, _, err := s.gather(ctx, src, rl, 0)
+	g, err := s.gather(ctx, src, rl, 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	snap, state := g.snap, g.state
 	base, err := s.baseline(ctx, src.ID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	start := time.Now()
-	plan := syncplan.Build(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Baseline: base, Now: s.now()})
+	plan := syncplan.Build(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Baseline: base, Now: s.now(),
+		SnapshotHash: g.snapHash, StateHash: g.stateHash})
 	describePlan(run, plan)
 	rl.printf("plan: %d actions, %d changes not performed, %d holds, %d users changed (%s)",
 		len(plan.Actions), len(plan.Skips), len(plan.Holds), run.Counts["users_changed"], time.Since(start).Round(time.Millisecond))
 	return snap, state, plan, nil
 }
 
+// gathered is what gather read, with the hashes of the snapshot and the
+// state (computed as soon as each was read, while the other still loads).
+type gathered struct {
+	snap                *model.Snapshot
+	state               *model.State
+	plan                *store.PlanReader
+	snapHash, stateHash string
+}
+
 // gather reads source src (when not nil), loads the data and, when planRunID
-// is not 0, opens (and checks) that preview's stored plan, all at the same time: the directory
-// read is mostly network and decoding, the data load mostly the database. The
-// first failure cancels the others and is returned (the directory's first).
-func (s *Syncer) gather(ctx context.Context, src *model.Source, rl *runLog, planRunID int64) (*model.Snapshot, *model.State, *store.PlanReader, error) {
+// is not 0, opens (and checks) that preview's stored plan, all at the same
+// time: the directory read is mostly network and decoding, the data load
+// mostly the database. The first failure cancels the others and is returned.
+func (s *Syncer) gather(ctx context.Context, src *model.Source, rl *runLog, planRunID int64) (*gathered, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		snap     *model.Snapshot
-		state    *model.State
-		plan     *store.PlanReader
+		g        gathered
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
@@ -172,28 +181,32 @@ func (s *Syncer) gather(ctx context.Context, src *model.Source, rl *runLog, plan
 	if src != nil {
 		wg.Go(func() {
 			var err error
-			if snap, err = s.readDirectory(ctx, src, rl); err != nil {
+			if g.snap, err = s.readDirectory(ctx, src, rl); err != nil {
 				failed(err)
+				return
 			}
+			g.snapHash = syncplan.SnapshotHash(g.snap)
 		})
 	}
 	if planRunID != 0 {
 		wg.Go(func() {
 			var err error
-			if plan, err = s.st.OpenRunPlan(ctx, planRunID); err != nil {
+			if g.plan, err = s.st.OpenRunPlan(ctx, planRunID); err != nil {
 				failed(err)
 			}
 		})
 	}
 	var err error
-	if state, err = s.loadState(ctx, rl); err != nil {
+	if g.state, err = s.loadState(ctx, rl); err != nil {
 		failed(err)
+	} else {
+		g.stateHash = syncplan.StateHash(g.state)
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return nil, nil, nil, firstErr
+		return nil, firstErr
 	}
-	return snap, state, plan, nil
+	return &g, nil
 }
 
 func (s *Syncer) readDirectory(ctx context.Context, src *model.Source, rl *runLog) (*model.Snapshot, error) {
@@ -497,19 +510,13 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 	if len(prev.Holds) > 0 && !override {
 		planID = 0
 	}
-	snap, state, plan, err := s.gather(ctx, src, rl, planID)
+	g, err := s.gather(ctx, src, rl, planID)
 	if err != nil {
 		r, err := s.fail(ctx, run, rl, err)
 		return nil, r, err
 	}
-	snapHash := prev.SnapshotHash
-	var wg sync.WaitGroup
-	if snap != nil {
-		wg.Go(func() { snapHash = syncplan.SnapshotHash(snap) })
-	}
-	stale := syncplan.StateHash(state) != prev.StateHash
-	wg.Wait()
-	stale = stale || snapHash != prev.SnapshotHash
+	snap, state, plan := g.snap, g.state, g.plan
+	stale := g.stateHash != prev.StateHash || (snap != nil && g.snapHash != prev.SnapshotHash)
 	if stale {
 		if err := s.st.SetRunStatus(ctx, prev.ID, model.RunStale); err != nil {
 			s.log.Warn("syncer: mark preview stale", "run", prev.ID, "err", err)

@@ -104,3 +104,18 @@ func TestStateHash(t *testing.T) {
 		})
 	}
 }
+
+// Build carries the hashes of its inputs, whether it computes them or the
+// caller gave them (computed while the other input was loading).
+func TestBuildHashes(t *testing.T) {
+	f := newFixture()
+	in := f.input()
+	p := Build(in)
+	if p.SnapshotHash != SnapshotHash(f.snap) || p.StateHash != StateHash(f.st) {
+		t.Fatalf("Build's hashes differ from SnapshotHash/StateHash")
+	}
+	in.SnapshotHash, in.StateHash = "given-snapshot", "given-state"
+	if q := Build(in); q.SnapshotHash != "given-snapshot" || q.StateHash != "given-state" || len(q.Actions) != len(p.Actions) {
+		t.Errorf("given hashes: got %q %q, %d actions (want %d)", q.SnapshotHash, q.StateHash, len(q.Actions), len(p.Actions))
+	}
+}

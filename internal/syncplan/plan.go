@@ -27,6 +27,10 @@ type Input struct {
 	Baseline Baseline
 	// Now is the planning time; the planner never reads the clock.
 	Now time.Time
+	// SnapshotHash and StateHash, when not empty, are SnapshotHash(Snapshot)
+	// and StateHash(State) computed by the caller (e.g. while the other input
+	// was still loading); Build computes the missing ones.
+	SnapshotHash, StateHash string
 }
 
 // Baseline holds the figures of the last good run that the guard compares
@@ -69,10 +73,14 @@ const (
 func Build(in Input) *model.Plan {
 	// The two hashes read the inputs only: computed next to the planning,
 	// they cost no wall time on a machine with a second core.
-	var snapHash, stateHash string
+	snapHash, stateHash := in.SnapshotHash, in.StateHash
 	var wg sync.WaitGroup
-	wg.Go(func() { snapHash = SnapshotHash(in.Snapshot) })
-	wg.Go(func() { stateHash = StateHash(in.State) })
+	if snapHash == "" {
+		wg.Go(func() { snapHash = SnapshotHash(in.Snapshot) })
+	}
+	if stateHash == "" {
+		wg.Go(func() { stateHash = StateHash(in.State) })
+	}
 	p := newPlanner(in)
 	p.run()
 	out := p.plan()
