@@ -69,13 +69,22 @@ func settingValues(st model.Settings) map[string]string {
 	}
 }
 
+// serverZone is the scheduler's zone when the settings name none: the
+// server's --timezone, else its local zone.
+func (s *Server) serverZone() *time.Location {
+	if s.cfg.TimeZone != nil {
+		return s.cfg.TimeZone
+	}
+	return time.Local
+}
+
 func (s *Server) settingsView(c echo.Context, st model.Settings) pages.SettingsView {
 	return pages.SettingsView{
 		Toggles:        settingToggles(st),
 		Values:         settingValues(st),
 		CSRF:           s.csrfToken(c),
 		CanEdit:        isAdmin(c),
-		ServerTimeZone: time.Local.String(),
+		ServerTimeZone: s.serverZone().String(),
 		NextRefresh:    s.settingsNextRefresh(c, st),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/internal/store/storetest"
 )
@@ -26,6 +27,20 @@ func TestSettings(t *testing.T) {
 		}
 		if countTestID(body, "next-refresh") != 1 {
 			t.Errorf("next-refresh spot missing")
+		}
+	})
+
+	t.Run("empty time zone names the server's --timezone", func(t *testing.T) {
+		tokyo, err := time.LoadLocation("Asia/Tokyo")
+		if err != nil {
+			t.Skipf("no tzdata: %v", err)
+		}
+		old := h.srv.cfg.TimeZone
+		h.srv.cfg.TimeZone = tokyo
+		defer func() { h.srv.cfg.TimeZone = old }()
+		_, body := h.get("/settings", false)
+		if !strings.Contains(body, "empty uses the server&#39;s zone (Asia/Tokyo)") && !strings.Contains(body, "empty uses the server's zone (Asia/Tokyo)") {
+			t.Errorf("the time zone hint does not name the server's --timezone (Asia/Tokyo)")
 		}
 	})
 
