@@ -56,7 +56,11 @@ func benchSync(b *testing.B, users int) {
 	b.StopTimer()
 	teams := users / 20 // 5,000 team groups at 100k users, plus departments
 	srv := slapdtest.Start(b, slapdtest.Options{Users: users, Teams: teams})
-	st := storetest.Open(b, store.DialectPostgres)
+	dialect := store.DialectPostgres
+	if os.Getenv("IDSYNC_BENCH_DB") == "sqlite" {
+		dialect = store.DialectSQLite
+	}
+	st := storetest.Open(b, dialect)
 	ctx := model.WithActor(context.Background(), "bench")
 	src := srv.Source()
 	src.ID = 0
@@ -122,7 +126,7 @@ func benchSync(b *testing.B, users int) {
 
 	// Devices for half the users, assigned (seeded directly: not measured).
 	must(b, st.DB().Exec(`INSERT INTO devices (name, serial, platform, search, user_id, created_at, updated_at)
-		SELECT 'dev-' || id, 'SN' || id, 'ios', 'dev-' || id, id, now(), now() FROM users WHERE id % 2 = 0`).Error)
+		SELECT 'dev-' || id, 'SN' || id, 'ios', 'dev-' || id, id, ?, ? FROM users WHERE id % 2 = 0`, time.Now().UTC(), time.Now().UTC()).Error)
 
 	b.StartTimer()
 	t0 = time.Now()
