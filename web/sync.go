@@ -19,6 +19,7 @@ import (
 // reconcile pages use beyond the Syncer interface.
 type syncEngine interface {
 	Syncer
+	StartPreview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
 	StartApply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
 	Cancel(ctx context.Context, runID int64) error
 	Explain(ctx context.Context, userID int64) (syncplan.Explanation, error)
@@ -147,7 +148,9 @@ func (s *Server) showSyncPage(c echo.Context) error {
 	return s.render(c, http.StatusOK, pages.SyncPage(v))
 }
 
-// previewSync is POST /sync/preview: read the directory, plan, show the plan.
+// previewSync is POST /sync/preview: start reading the directory and
+// planning, and show the preview, which follows its progress until the plan
+// is there (a large directory takes seconds; the request does not wait).
 func (s *Server) previewSync(c echo.Context) error {
 	eng, err := s.engine()
 	if err != nil {
@@ -157,8 +160,8 @@ func (s *Server) previewSync(c echo.Context) error {
 	if err != nil || id < 1 {
 		return model.Invalid(map[string]string{"source": "Choose a directory source."})
 	}
-	run, err := eng.Preview(c.Request().Context(), id, model.TriggerAdmin)
-	if run == nil {
+	run, err := eng.StartPreview(c.Request().Context(), id, model.TriggerAdmin)
+	if err != nil {
 		return err
 	}
 	// A failed preview is a run too: its page shows the cause.

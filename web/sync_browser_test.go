@@ -297,7 +297,9 @@ func TestBrowserSyncFlow(t *testing.T) {
 		chromedp.Navigate(base+"/sync"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="preview-form"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="preview"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="preview-status"]`)),
+		// The preview plans in the background: the page shows its progress,
+		// then reloads with the plan.
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="plan-summary"]`)),
 	)
 	previewURL := b.value("preview location", chromedp.Location())
 	if got := text(`[data-testid="preview-status"]`); got != "planned" {

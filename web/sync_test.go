@@ -134,6 +134,42 @@ func TestSyncPagesFlow(t *testing.T) {
 		}
 	})
 
+	t.Run("a running preview shows its progress, not a plan", func(t *testing.T) {
+		run := &model.Run{Kind: model.RunPreview, Trigger: model.TriggerAdmin, Actor: "root", SourceID: h.src.ID, Status: model.RunRunning}
+		if err := h.st.CreateRun(context.Background(), run); err != nil {
+			t.Fatal(err)
+		}
+		_, body := h.get("/sync?run="+objIDStr(run.ID), false)
+		if countTestID(body, "run-progress") != 1 || !strings.Contains(body, `hx-get="/runs/`+objIDStr(run.ID)+`/progress"`) ||
+			!strings.Contains(body, "Reading the directory and planning") || countTestID(body, "apply-form") != 0 || countTestID(body, "plan-summary") != 0 {
+			t.Fatalf("running preview page:\n%s", body)
+		}
+		// Once it ended, the progress fragment asks htmx to reload the page.
+		if err := h.st.SetRunStatus(context.Background(), run.ID, model.RunFailed); err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodGet, h.ts.URL+"/runs/"+objIDStr(run.ID)+"/progress", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("HX-Request", "true")
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("HX-Refresh") != "true" {
+			t.Errorf("progress of an ended preview: %d, HX-Refresh %q", resp.StatusCode, resp.Header.Get("HX-Refresh"))
+		}
+	})
+
+	t.Run("preview of an unknown source", func(t *testing.T) {
+		code, _, _ := h.post("/sync/preview", url.Values{"source": {"99999"}})
+		if code != http.StatusNotFound {
+			t.Errorf("unknown source: status %d, want 404", code)
+		}
+	})
+
 	var previewID, applyID string
 	t.Run("preview shows the plan and changes nothing", func(t *testing.T) {
 		code, _, hdr := h.post("/sync/preview", url.Values{"source": {srcID}})
@@ -142,6 +178,8 @@ func TestSyncPagesFlow(t *testing.T) {
 			t.Fatalf("preview: %d %v", code, hdr)
 		}
 		previewID = m[1]
+		// The preview plans in the background; the page follows it.
+		h.sy.Wait()
 		_, body := h.get("/sync?run="+previewID, false)
 		if !strings.Contains(body, `data-testid="preview-status">planned<`) || countTestID(body, "apply-form") != 1 {
 			t.Fatalf("sync page:\n%s", body)

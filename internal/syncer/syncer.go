@@ -93,10 +93,47 @@ func (s *Syncer) newLog(runID int64) *runLog {
 // empty directory read gives a failed run (returned together with the
 // error, whose message names the cause).
 func (s *Syncer) Preview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error) {
+	run, err := s.newPreview(ctx, sourceID, trig)
+	if err != nil {
+		return nil, err
+	}
+	return s.preview(ctx, run)
+}
+
+// StartPreview is Preview that returns at once with the running preview
+// run (ENOTFOUND for an unknown source) and plans in the background, to the
+// end whatever happens to ctx: the sync page follows it. Wait waits for it.
+func (s *Syncer) StartPreview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error) {
+	run, err := s.newPreview(ctx, sourceID, trig)
+	if err != nil {
+		return nil, err
+	}
+	cp := *run
+	ctx = context.WithoutCancel(ctx)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if _, err := s.preview(ctx, run); err != nil {
+			s.log.Warn("sync preview ended with an error", "run", run.ID, "err", err)
+		}
+	}()
+	return &cp, nil
+}
+
+// newPreview records a running preview of source sourceID.
+func (s *Syncer) newPreview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error) {
+	if _, err := s.st.GetSource(ctx, sourceID); err != nil {
+		return nil, err
+	}
 	run := &model.Run{Kind: model.RunPreview, Trigger: trig, Actor: model.ActorFrom(ctx), SourceID: sourceID, Status: model.RunRunning, Phase: model.PhaseProvisioning}
 	if err := s.st.CreateRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("syncer: preview: %w", err)
 	}
+	return run, nil
+}
+
+// preview plans run (a preview newPreview recorded) and stores its plan.
+func (s *Syncer) preview(ctx context.Context, run *model.Run) (*model.Run, error) {
 	rl := s.newLog(run.ID)
 	_, _, plan, err := s.planSource(ctx, run, rl)
 	if err != nil {
@@ -447,7 +484,8 @@ func (s *Syncer) StartApply(ctx context.Context, previewRunID int64, override bo
 	return &cp, nil
 }
 
-// Wait blocks until every background apply started by StartApply ended.
+// Wait blocks until every background preview and apply (StartPreview,
+// StartApply) ended.
 func (s *Syncer) Wait() { s.wg.Wait() }
 
 // applyJob is an apply that passed its checks and holds the apply lock.

@@ -462,3 +462,28 @@ func TestAppliedPreviewIsMarked(t *testing.T) {
 		}
 	})
 }
+
+// StartPreview answers at once with the running preview and plans in the
+// background; an unknown source is refused without a run.
+func TestStartPreview(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		srv := slapdtest.Start(t, slapdtest.Options{Users: 10, Teams: 2})
+		e := setup(t, srv, st)
+		run, err := e.sy.StartPreview(e.ctx, e.src.ID, model.TriggerAdmin)
+		if err != nil || run.Status != model.RunRunning || run.Kind != model.RunPreview {
+			t.Fatalf("start preview: %v %+v", err, run)
+		}
+		e.sy.Wait()
+		got, err := st.GetRun(e.ctx, run.ID)
+		if err != nil || got.Status != model.RunPlanned || got.Counts["actions"] == 0 {
+			t.Fatalf("after the background preview: %v %+v", err, got)
+		}
+		e.apply(got, false)
+		if n := e.countUsers(); n != activeUsers(10) {
+			t.Errorf("users after applying the background preview: %d, want %d", n, activeUsers(10))
+		}
+		if _, err := e.sy.StartPreview(e.ctx, 99999, model.TriggerAdmin); model.ErrorCode(err) != model.ENOTFOUND {
+			t.Errorf("unknown source: %v, want ENOTFOUND", err)
+		}
+	})
+}
