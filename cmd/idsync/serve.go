@@ -103,6 +103,12 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	}()
 
 	err = srv.Serve(ctx, ln)
+	// Applies started from the console stop after their current batch.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := engine.Shutdown(sctx); serr != nil {
+		log.Warn("serve: sync runs did not end in time", "err", serr)
+	}
 	log.Info("serve: stopped")
 	return err
 }

@@ -488,6 +488,30 @@ func (s *Syncer) StartApply(ctx context.Context, previewRunID int64, override bo
 // StartApply) ended.
 func (s *Syncer) Wait() { s.wg.Wait() }
 
+// Shutdown is for a stopping server: it asks every apply of this process
+// to stop after its current batch (the run ends cancelled, every applied
+// batch complete) and waits for the background previews and applies to
+// end, or for ctx. A process killed instead leaves its run "running" until
+// the scheduler marks it failed as interrupted.
+func (s *Syncer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	for _, cancel := range s.cancels {
+		cancel()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("syncer: shutdown: runs still going: %w", ctx.Err())
+	}
+}
+
 // applyJob is an apply that passed its checks and holds the apply lock.
 type applyJob struct {
 	run     *model.Run

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -484,6 +485,33 @@ func TestStartPreview(t *testing.T) {
 		}
 		if _, err := e.sy.StartPreview(e.ctx, 99999, model.TriggerAdmin); model.ErrorCode(err) != model.ENOTFOUND {
 			t.Errorf("unknown source: %v, want ENOTFOUND", err)
+		}
+	})
+}
+
+// A stopping server's Shutdown cancels the running apply between batches
+// and waits for it: the run ends cancelled, every applied batch complete.
+func TestShutdownStopsApplies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		srv := slapdtest.Start(t, slapdtest.Options{Users: testUsers, Teams: 4})
+		e := setup(t, srv, st)
+		e.sy.SetBatchSize(1)
+		prev := e.preview()
+		run, err := e.sy.StartApply(e.ctx, prev.ID, false, model.TriggerAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := e.sy.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+		got, err := e.st.GetRun(e.ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != model.RunCancelled || got.Done >= got.Total {
+			t.Fatalf("after shutdown: status %s, %d of %d", got.Status, got.Done, got.Total)
 		}
 	})
 }
