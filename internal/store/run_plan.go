@@ -153,26 +153,6 @@ func (r *PlanReader) Next(n int) ([]model.Action, error) {
 	return out, nil
 }
 
-// decodePlan reads a whole plan (what encodePlan wrote, or a version 1 plan).
-func decodePlan(r io.Reader) (*model.Plan, error) {
-	pr, err := openPlan(r)
-	if err != nil {
-		return nil, err
-	}
-	p := &model.Plan{Skips: pr.Skips, Holds: pr.Holds, SnapshotHash: pr.SnapshotHash, StateHash: pr.StateHash,
-		Actions: make([]model.Action, 0, min(pr.Total, 1<<22))}
-	for {
-		batch, err := pr.Next(planChunk)
-		if errors.Is(err, io.EOF) {
-			return p, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.Actions = append(p.Actions, batch...)
-	}
-}
-
 func (s *Store) loadPlanRow(ctx context.Context, runID int64) ([]byte, error) {
 	var row runPlanRow
 	err := s.db.WithContext(ctx).Where("run_id = ?", runID).Take(&row).Error
@@ -183,19 +163,6 @@ func (s *Store) loadPlanRow(ctx context.Context, runID int64) ([]byte, error) {
 		return nil, dbErr("store: load plan", err)
 	}
 	return row.Plan, nil
-}
-
-// LoadRunPlan returns the plan stored with preview runID, or ENOTFOUND.
-func (s *Store) LoadRunPlan(ctx context.Context, runID int64) (*model.Plan, error) {
-	raw, err := s.loadPlanRow(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	p, err := decodePlan(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("store: load plan %d: %w", runID, err)
-	}
-	return p, nil
 }
 
 // OpenRunPlan returns a reader over the plan stored with preview runID, or

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -164,5 +165,25 @@ func TestPlanReader(t *testing.T) {
 		if err := checkPlan(bad); err == nil {
 			t.Errorf("byte %d of %d flipped: check passed", i, len(raw))
 		}
+	}
+}
+
+// decodePlan reads a whole plan (what encodePlan wrote, or a version 1 plan).
+func decodePlan(r io.Reader) (*model.Plan, error) {
+	pr, err := openPlan(r)
+	if err != nil {
+		return nil, err
+	}
+	p := &model.Plan{Skips: pr.Skips, Holds: pr.Holds, SnapshotHash: pr.SnapshotHash, StateHash: pr.StateHash,
+		Actions: make([]model.Action, 0, min(pr.Total, 1<<22))}
+	for {
+		batch, err := pr.Next(planChunk)
+		if errors.Is(err, io.EOF) {
+			return p, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.Actions = append(p.Actions, batch...)
 	}
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -77,12 +78,19 @@ func TestRunStorage(t *testing.T) {
 		if err := s.SaveRunPlan(ctx, r.ID, plan); err != nil {
 			t.Fatalf("save plan: %v", err)
 		}
-		p2, err := s.LoadRunPlan(ctx, r.ID)
+		pr, err := s.OpenRunPlan(ctx, r.ID)
 		if err != nil {
-			t.Fatalf("load plan: %v", err)
+			t.Fatalf("open plan: %v", err)
 		}
-		if len(p2.Actions) != 1 || p2.Actions[0].User.Attributes["location"] != "Berlin" || p2.SnapshotHash != "sh" {
-			t.Errorf("plan round trip: got %+v", p2)
+		acts, err := pr.Next(10)
+		if err != nil || pr.Total != 1 || len(acts) != 1 || acts[0].User.Attributes["location"] != "Berlin" || pr.SnapshotHash != "sh" {
+			t.Errorf("plan round trip: %v, total %d, %+v", err, pr.Total, acts)
+		}
+		if _, err := pr.Next(10); err != io.EOF {
+			t.Errorf("after the last action: %v, want io.EOF", err)
+		}
+		if _, err := s.OpenRunPlan(ctx, r.ID+1000); model.ErrorCode(err) != model.ENOTFOUND {
+			t.Errorf("plan of an unknown run: %v, want ENOTFOUND", err)
 		}
 
 		var items []model.RunItem
