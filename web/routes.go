@@ -20,6 +20,16 @@ func (s *Server) routes() {
 	e.POST("/setup", s.setup)
 	// Signing out needs no role, only the CSRF token (an auditor may sign out).
 	e.POST("/logout", s.logout)
+	// A one-time password-reset link made by an admin (accounts.go).
+	e.GET("/reset-password/:token", s.showResetPasswordPage)
+	e.POST("/reset-password/:token", s.resetPassword)
+
+	// My account: every role may change its own password, sessions and MFA.
+	me := e.Group("/account", s.requireSignedIn)
+	me.GET("", s.showMyAccountPage)
+	me.POST("/password", s.changeMyPassword)
+	me.POST("/sessions/end-all", s.endMySessions)
+	me.POST("/sessions/:key/end", s.endMySession)
 
 	// Signed in (admins and auditors; auditors read only).
 	a := e.Group("", s.requireLogin)
@@ -65,6 +75,18 @@ func (s *Server) routes() {
 	a.POST("/settings", s.updateSettings)
 	a.POST("/settings/toggle", s.toggleSetting)
 	a.GET("/audit", s.showAuditPage)
+
+	// Console accounts (admins only).
+	a.GET("/accounts", s.showAccountsPage, s.requireAdmin)
+	a.POST("/accounts", s.createAccount)
+	a.GET("/accounts/:id", s.showAccountPage, s.requireAdmin)
+	a.POST("/accounts/:id/disable", s.disableAccount)
+	a.POST("/accounts/:id/enable", s.enableAccount)
+	a.POST("/accounts/:id/delete", s.deleteAccount)
+	a.POST("/accounts/:id/role", s.setAccountRole)
+	a.POST("/accounts/:id/reset-password", s.resetAccountPassword)
+	a.POST("/accounts/:id/sessions/end", s.endAccountSessions)
+	a.POST("/accounts/:id/mfa/reset", s.resetAccountMFA)
 
 	// Sources and mappings (directory).
 	a.GET("/sources", s.showSourcesPage)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,8 +41,11 @@ type Config struct {
 	RunRetentionDays      int            // 0 = keep the Settings value
 	ShutdownTimeout       time.Duration
 	SessionMaxAge         time.Duration
-	LoginMaxFailures      int           // per account and per IP within LoginWindow
-	LoginWindow           time.Duration // sliding window of the login rate limit
+	SessionIdleTimeout    time.Duration // a session unused this long ends
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies   []*net.IPNet
+	LoginMaxFailures int           // per account and per IP within LoginWindow
+	LoginWindow      time.Duration // sliding window of the login rate limit
 }
 
 // TLS reports whether the console serves HTTPS itself.
@@ -83,7 +87,9 @@ var options = []option{
 	{"timezone", "IDSYNC_TIMEZONE", "", "IANA time zone of the refresh schedule; default the server's"},
 	{"run-retention-days", "IDSYNC_RUN_RETENTION_DAYS", "0", "override the run retention setting (0 = use the setting)"},
 	{"shutdown-timeout", "IDSYNC_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests"},
-	{"session-max-age", "IDSYNC_SESSION_MAX_AGE", "12h", "how long a sign-in lasts"},
+	{"session-max-age", "IDSYNC_SESSION_MAX_AGE", "12h", "how long a sign-in lasts at most"},
+	{"session-idle-timeout", "IDSYNC_SESSION_IDLE_TIMEOUT", "30m", "a sign-in unused this long ends"},
+	{"trusted-proxies", "IDSYNC_TRUSTED_PROXIES", "", "CIDR,… of reverse proxies whose X-Forwarded-For names the client"},
 	{"login-max-failures", "IDSYNC_LOGIN_MAX_FAILURES", "5", "failed sign-ins allowed per account and per IP within the window"},
 	{"login-window", "IDSYNC_LOGIN_WINDOW", "15m", "sliding window of the sign-in rate limit"},
 }
@@ -140,7 +146,7 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 			return nil, fmt.Errorf("config: --%s: %q is not true or false", name, get(name))
 		}
 	}
-	durs := map[string]*time.Duration{"shutdown-timeout": &c.ShutdownTimeout, "session-max-age": &c.SessionMaxAge, "login-window": &c.LoginWindow}
+	durs := map[string]*time.Duration{"shutdown-timeout": &c.ShutdownTimeout, "session-max-age": &c.SessionMaxAge, "session-idle-timeout": &c.SessionIdleTimeout, "login-window": &c.LoginWindow}
 	for name, dst := range durs {
 		if *dst, err = time.ParseDuration(get(name)); err != nil || *dst <= 0 {
 			return nil, fmt.Errorf("config: --%s: %q is not a positive duration like 15m", name, get(name))
@@ -175,6 +181,9 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	}
 	if c.TLS() {
 		c.SecureCookie = true
+	}
+	if c.TrustedProxies, err = parseCIDRs(get("trusted-proxies")); err != nil {
+		return nil, err
 	}
 	c.TimeZone = time.Local
 	if tz := get("timezone"); tz != "" {
@@ -277,4 +286,33 @@ func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// parseCIDRs reads "CIDR,…" (a bare address means just that address).
+func parseCIDRs(list string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, fmt.Errorf("config: --trusted-proxies: %q is not an address or CIDR", f)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			return nil, fmt.Errorf("config: --trusted-proxies: %q is not an address or CIDR", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
