@@ -245,7 +245,8 @@ func (s *Server) testSavedSource(c echo.Context) error {
 }
 
 // testSourceForm tests the values typed in the form, before saving. When
-// editing and the password field is empty, the stored password is used.
+// editing and the password field is empty, the stored password is used,
+// but only towards the URLs and bind name it was stored for.
 func (s *Server) testSourceForm(c echo.Context) error {
 	ctx := c.Request().Context()
 	attrs, err := s.store.ListAttributes(ctx)
@@ -260,12 +261,15 @@ func (s *Server) testSourceForm(c echo.Context) error {
 		}
 		src = *old
 	}
-	stored := src.BindPassword
+	saved := src
 	if fields := sourceFromForm(c, &src, attrs); len(fields) > 0 {
 		return s.render(c, http.StatusOK, pages.SourceTestResult(pages.SourceTest{Message: "Fix the form first: " + firstFieldError(fields)}))
 	}
-	if src.BindPassword == "" {
-		src.BindPassword = stored
+	if src.BindPassword == "" && saved.BindPassword != "" {
+		if !model.SourceSecretReusable(&saved, &src) {
+			return s.render(c, http.StatusOK, pages.SourceTestResult(pages.SourceTest{Message: model.MsgBindPasswordAgain}))
+		}
+		src.BindPassword = saved.BindPassword
 	}
 	return s.render(c, http.StatusOK, pages.SourceTestResult(s.testSource(ctx, &src)))
 }

@@ -246,6 +246,9 @@ func (s *Store) UpdateSource(ctx context.Context, src *model.Source) error {
 			return err
 		}
 		sealed := old.BindPasswordSealed
+		if ns.BindPassword == "" && sealed != "" && !model.SourceSecretReusable(&before, &ns) {
+			return model.Invalid(map[string]string{"bind_password": model.MsgBindPasswordAgain})
+		}
 		if ns.BindPassword != "" {
 			if sealed, err = s.box.Seal(ns.BindPassword); err != nil {
 				return fmt.Errorf("store: update source: %w", err)

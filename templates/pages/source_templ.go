@@ -606,7 +606,7 @@ func sourceFields(f SourceForm, isNew, ro bool) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "> <small class=\"help\">Leave empty to keep the stored password.</small> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "> <small class=\"help\">Leave empty to keep the stored password, as long as the server URLs and the bind DN stay the same.</small> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
