@@ -8,6 +8,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/idsync/idsync/internal/faultinject"
 	"github.com/idsync/idsync/internal/model"
 )
 
@@ -42,11 +43,16 @@ func (s *Store) ApplyActions(ctx context.Context, b ApplyBatch, ids map[string]i
 	created := map[string]int64{}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		a := &applier{tx: tx, ctx: ctx, b: b, ids: ids, created: created, dialect: s.dialect}
-		return a.run()
+		if err := a.run(); err != nil {
+			return err
+		}
+		faultinject.Hit(faultinject.ApplyBeforeCommit)
+		return nil
 	})
 	if err != nil {
 		return dbErr("store: apply batch", err)
 	}
+	faultinject.Hit(faultinject.ApplyAfterCommit)
 	for k, v := range created {
 		ids[k] = v
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/directory"
+	"github.com/idsync/idsync/internal/faultinject"
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/store"
 	"github.com/idsync/idsync/internal/syncplan"
@@ -703,6 +704,7 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	failedAt := ""
 	cancelled := false
 	for off := 0; off < in.total; {
+		faultinject.Hit(faultinject.ApplyBeforeBatch)
 		if ctx.Err() != nil || s.cancelledInDB(ctx, run.ID) {
 			cancelled = true
 			break
