@@ -98,7 +98,10 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 	src.GroupFilter = val("group_filter")
 	src.MemberAttr = val("member_attr")
 	src.Enabled = c.FormValue("enabled") == "on"
-	for _, name := range []string{"bind_dn", "user_base_dn", "group_base_dn"} {
+	if err := directory.ValidateBindName(src.BindDN); err != nil {
+		f["bind_dn"] = err.Error()
+	}
+	for _, name := range []string{"user_base_dn", "group_base_dn"} {
 		if v := val(name); v != "" {
 			if _, err := ldap.ParseDN(v); err != nil {
 				f[name] = "is not a valid DN"

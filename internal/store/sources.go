@@ -122,6 +122,9 @@ func validateSource(s *model.Source, attrs *attrSet) error {
 		f.add("urls", "is required")
 	}
 	f.text("bind_dn", s.BindDN, false, 1000)
+	if err := model.ValidateBindName(s.BindDN); err != nil {
+		f.add("bind_dn", "%s", err.Error())
+	}
 	f.text("user_base_dn", s.UserBaseDN, true, 1000)
 	f.text("group_base_dn", s.GroupBaseDN, false, 1000)
 	f.text("user_filter", s.UserFilter, false, 2000)
