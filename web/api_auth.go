@@ -159,9 +159,9 @@ func (s *Server) apiError(err error, c echo.Context) {
 		case http.StatusMethodNotAllowed:
 			code, msg = model.EINVALID, "This address does not accept that method."
 		case http.StatusRequestEntityTooLarge:
-			code, msg = model.EINVALID, "The request body is too large."
+			code, msg = model.ETOOLARGE, "The request body is too large."
 		case http.StatusUnsupportedMediaType:
-			code, msg = model.EINVALID, "Send the body as application/json."
+			code, msg = model.EUNSUPPORTED, "Send the body as application/json."
 		default:
 			if status < 500 {
 				code, msg = model.EINVALID, http.StatusText(status)

@@ -13,14 +13,14 @@ func (s *Server) apiRoutes(g *echo.Group) {
 
 	g.GET("/users", s.apiListUsers)
 	g.POST("/users", s.apiCreateUser)
-	g.POST("/users\\:bulk", s.apiBulkUsers)
+	s.AllowUpload(g.POST("/users\\:bulk", s.apiBulkUsers), apiBulkBodyLimit, false)
 	g.GET("/users/:id", s.apiGetUser)
 	g.PATCH("/users/:id", s.apiUpdateUser)
 	g.DELETE("/users/:id", s.apiDeleteUser)
 
 	g.GET("/devices", s.apiListDevices)
 	g.POST("/devices", s.apiCreateDevice)
-	g.POST("/devices\\:bulk", s.apiBulkDevices)
+	s.AllowUpload(g.POST("/devices\\:bulk", s.apiBulkDevices), apiBulkBodyLimit, false)
 	g.GET("/devices/:id", s.apiGetDevice)
 	g.PATCH("/devices/:id", s.apiUpdateDevice)
 	g.DELETE("/devices/:id", s.apiDeleteDevice)
