@@ -11,18 +11,6 @@ import (
 	"github.com/idsync/idsync/templates/pages"
 )
 
-// requireSignedIn guards the "My account" routes: every role may change
-// its own password, sessions and MFA, so unlike requireLogin it lets an
-// auditor post. Anonymous requests are sent to sign in.
-func (s *Server) requireSignedIn(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if currentAdmin(c) == nil {
-			return refuseAnonymous(c)
-		}
-		return next(c)
-	}
-}
-
 // showMyAccountPage is GET /account.
 func (s *Server) showMyAccountPage(c echo.Context) error {
 	v, err := s.myAccountView(c)

@@ -7,7 +7,9 @@ package web
 // each new route automatically.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.loadSession, s.checkCSRF)
+	// limitBody runs before anything reads a body (checkCSRF parses forms);
+	// routes that take more than DefaultBodyLimit say so with AllowUpload.
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.limitBody, s.loadSession, s.checkCSRF)
 
 	// Public: operations, static files, sign-in and first-admin setup.
 	e.GET("/healthz", s.healthz)
@@ -25,11 +27,18 @@ func (s *Server) routes() {
 	e.POST("/reset-password/:token", s.resetPassword)
 
 	// My account: every role may change its own password, sessions and MFA.
-	me := e.Group("/account", s.requireSignedIn)
-	me.GET("", s.showMyAccountPage)
-	me.POST("/password", s.changeMyPassword)
-	me.POST("/sessions/end-all", s.endMySessions)
-	me.POST("/sessions/:key/end", s.endMySession)
+	acct := e.Group("/account", s.requireSignedIn)
+	acct.GET("", s.showMyAccountPage)
+	acct.POST("/password", s.changeMyPassword)
+	acct.POST("/sessions/end-all", s.endMySessions)
+	acct.POST("/sessions/:key/end", s.endMySession)
+
+	// Self service: every signed-in account, auditors included, manages
+	// its own API tokens (admins see and revoke everyone's).
+	me := e.Group("", s.requireSignedIn)
+	me.GET("/tokens", s.showTokensPage)
+	me.POST("/tokens", s.createToken)
+	me.POST("/tokens/:id/revoke", s.revokeToken)
 
 	// Signed in (admins and auditors; auditors read only).
 	a := e.Group("", s.requireLogin)
@@ -140,4 +149,7 @@ func (s *Server) routes() {
 	a.POST("/products/:id/test", s.testProduct)
 	a.POST("/products/:id/retry", s.retryProduct)
 	a.POST("/products/:id/sync-all", s.syncProduct)
+
+	// JSON API (web/api_*.go): token or session; admins change, auditors read.
+	s.apiRoutes(e.Group("/api/v1", s.apiAuth))
 }
