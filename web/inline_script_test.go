@@ -142,6 +142,14 @@ func TestNoInlineScriptOnAnyPage(t *testing.T) {
 		t.Fatalf("only %d pages rendered with 200 (%d HTML responses checked): the walk is not seeing the pages", ok, pages)
 	}
 	t.Logf("%d HTML responses checked, %d GET routes answered 200", pages, ok)
+	// Secrets are never offered the console password by the browser.
+	for path, field := range map[string]string{"/products/1/edit": "secret", "/sources/1": "bind_password"} {
+		body := admin.get(path).body
+		tag := regexp.MustCompile(`<input[^>]*name="` + field + `"[^>]*>`).FindString(body)
+		if !strings.Contains(tag, `autocomplete="new-password"`) {
+			t.Errorf("%s: the %s field %q lacks autocomplete=\"new-password\"", path, field, tag)
+		}
+	}
 }
 
 // TestBrowserSelectAll: the users list's "Select all" box, wired by
