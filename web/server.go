@@ -61,7 +61,7 @@ type Deps struct {
 	Scheduler Scheduler
 
 	// SetupToken, when not empty and no admin exists, lets /setup?token=…
-	// create the first admin once.
+	// create the first admin once, within SetupTokenTTL of New.
 	SetupToken string
 	// Now is the clock (tests pass a fake one); nil = time.Now.
 	Now func() time.Time
@@ -92,8 +92,9 @@ type Server struct {
 	// uploads are the routes allowed a larger body (AllowUpload, limits.go).
 	uploads map[string]uploadRoute
 
-	setupMu    sync.Mutex
-	setupToken string // "" once used or when not offered
+	setupMu     sync.Mutex
+	setupToken  string    // "" once used or when not offered
+	setupIssued time.Time // the token works for SetupTokenTTL from here
 }
 
 // New builds the server and registers every route. It fails when a
@@ -126,6 +127,7 @@ func New(d Deps) (*Server, error) {
 		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
 		setupToken:  d.SetupToken,
 	}
+	s.setupIssued = s.now()
 	s.passwordSlots = make(chan struct{}, 4)
 	var err error
 	if s.metrics, err = newHTTPMetrics(d.Metrics); err != nil {

@@ -88,8 +88,11 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	log.Info("serve: listening", "url", base)
 	if token != "" {
 		setup := base + "/setup?token=" + token
-		log.Info("serve: no administrator yet; open the one-time setup link", "url", setup)
-		fmt.Fprintf(m.Stdout, "\n  idsync is running. Create the first administrator at:\n\n    %s\n\n", setup)
+		// The token is a credential: it goes to standard output once and
+		// never into the structured log, which is often shipped elsewhere.
+		log.Info("serve: no administrator yet; the one-time setup link (valid one hour) is printed on standard output")
+		fmt.Fprintf(m.Stdout, "\n  idsync is running. Create the first administrator within one hour at:\n\n    %s\n\n"+
+			"  (Restart idsync for a new link if it expires.)\n\n", setup)
 	} else {
 		fmt.Fprintf(m.Stdout, "\n  idsync is running. Sign in at %s/login\n\n", base)
 	}

@@ -43,6 +43,26 @@ type Config struct {
 	LoginMaxFailures      int           // per account and per IP within LoginWindow
 	ApplyBatchSize        int           // actions per apply transaction; 0 = the syncer's default
 	LoginWindow           time.Duration // sliding window of the login rate limit
+	// KeyFiles are the key files read at start (secret, session, TLS);
+	// WarnInsecureKeyFiles checks their modes.
+	KeyFiles []string
+}
+
+// WarnInsecureKeyFiles logs a warning for every key file that users other
+// than its owner may read or write: whoever reads the secret key can open
+// every stored bind password and product token, and the session key
+// signs sessions. It changes nothing; idsync still starts.
+func (c *Config) WarnInsecureKeyFiles(log *slog.Logger) {
+	for _, f := range c.KeyFiles {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			log.Warn("config: key file is accessible by other users; run chmod 600 on it",
+				"file", f, "mode", fmt.Sprintf("%04o", mode))
+		}
+	}
 }
 
 // TLS reports whether the console serves HTTPS itself.
@@ -189,6 +209,21 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	}
 	if c.SessionKey, err = loadKey("session", get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")); err != nil {
 		return nil, err
+	}
+	for _, k := range []struct{ hexKey, file, def string }{
+		{get("secret-key"), get("secret-key-file"), filepath.Join(c.DataDir, "secret.key")},
+		{get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")},
+	} {
+		switch {
+		case k.hexKey != "":
+		case k.file != "":
+			c.KeyFiles = append(c.KeyFiles, k.file)
+		default:
+			c.KeyFiles = append(c.KeyFiles, k.def)
+		}
+	}
+	if c.TLSKey != "" {
+		c.KeyFiles = append(c.KeyFiles, c.TLSKey)
 	}
 	return c, nil
 }
