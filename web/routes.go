@@ -73,6 +73,9 @@ func (s *Server) routes() {
 	a.GET("/settings", s.showSettingsPage)
 	a.POST("/settings", s.updateSettings)
 	a.POST("/settings/toggle", s.toggleSetting)
+	a.GET("/settings/alerts", s.showAlertsPage)
+	a.POST("/settings/alerts", s.updateAlerts)
+	a.POST("/settings/alerts/test", s.testAlerts)
 	a.GET("/audit", s.showAuditPage)
 
 	// Sources and mappings (directory).

@@ -59,6 +59,8 @@ type Deps struct {
 	// Scheduler runs the periodic refresh (dashboard_schedule.go); nil =
 	// the pages show the schedule from the database and "Run now" is 503.
 	Scheduler Scheduler
+	// Alerts sends the "Send test" alert (alert_handlers.go); nil = 503.
+	Alerts Alerts
 
 	// SetupToken, when not empty and no admin exists, lets /setup?token=…
 	// create the first admin once, within SetupTokenTTL of New.
@@ -82,6 +84,7 @@ type Server struct {
 	directory Directory
 	products  Products
 	scheduler Scheduler
+	alerts    Alerts
 
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
@@ -123,6 +126,7 @@ func New(d Deps) (*Server, error) {
 		directory:   d.Directory,
 		products:    d.Products,
 		scheduler:   d.Scheduler,
+		alerts:      d.Alerts,
 		loginByUser: auth.NewLimiter(d.Config.LoginMaxFailures, d.Config.LoginWindow, d.Now),
 		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
 		setupToken:  d.SetupToken,
