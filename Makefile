@@ -4,6 +4,8 @@ BIN      := bin/idsync
 PKGS     := ./...
 # apt packages the test suite needs (real OpenLDAP and headless Chromium).
 TEST_DEBS := slapd ldap-utils chromium
+# npm packages of the third-party SCIM test server (internal/products/scimmytest).
+SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
 .PHONY: run build test test-deps check generate bench clean
 
@@ -33,6 +35,11 @@ test-deps:
 	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
 	  echo "starting PostgreSQL"; \
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+	fi
+	@if command -v npm >/dev/null 2>&1 && ! cmp -s internal/products/scimmytest/package-lock.json $(SCIMMY_DIR)/package-lock.json; then \
+	  echo "installing scimmy into $(SCIMMY_DIR)"; mkdir -p $(SCIMMY_DIR) && \
+	  cp internal/products/scimmytest/package.json internal/products/scimmytest/package-lock.json $(SCIMMY_DIR)/ && \
+	  (cd $(SCIMMY_DIR) && npm ci --no-audit --no-fund --loglevel=error >/dev/null); \
 	fi
 
 # check: formatting, vet and generated templates must be clean.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/idsync/idsync/internal/testenv"
 )
 
 // chromiumPath is Debian's chromium, which the browser tests drive.
@@ -18,10 +20,7 @@ const chromiumPath = "/usr/bin/chromium"
 func requireChromium(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("skipping browser test: %s not found (install the chromium package; required when CI is set)", chromiumPath)
-		}
-		t.Fatalf("browser test: %s not found and CI is set: %v", chromiumPath, err)
+		testenv.Missing(t, "browser test: %s not found (Debian package chromium)", chromiumPath)
 	}
 }
 

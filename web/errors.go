@@ -21,6 +21,9 @@ var errorStatus = map[string]int{
 	model.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	model.ERATELIMIT:    http.StatusTooManyRequests,
 	model.EINTERNAL:     http.StatusInternalServerError,
+	model.EBADREQUEST:   http.StatusBadRequest,
+	model.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	model.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 }
 
 // ErrorStatus returns the HTTP status for err (500 for anything that is
@@ -40,6 +43,7 @@ var errorHeadings = map[int]string{
 	http.StatusMethodNotAllowed:      "Not allowed",
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusUnsupportedMediaType:  "Not accepted",
 	http.StatusUnprocessableEntity:   "Please check your input",
 	http.StatusTooManyRequests:       "Too many attempts",
 	http.StatusServiceUnavailable:    "Unavailable",

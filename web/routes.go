@@ -7,7 +7,9 @@ package web
 // each new route automatically.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.loadSession, s.checkCSRF)
+	// limitBody runs before anything reads a body (checkCSRF parses forms);
+	// routes that take more than DefaultBodyLimit say so with AllowUpload.
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.limitBody, s.loadSession, s.checkCSRF)
 
 	// Public: operations, static files, sign-in and first-admin setup.
 	e.GET("/healthz", s.healthz)

@@ -89,6 +89,9 @@ type Server struct {
 	// burst of sign-ins cannot exhaust memory.
 	passwordSlots chan struct{}
 
+	// uploads are the routes allowed a larger body (AllowUpload, limits.go).
+	uploads map[string]uploadRoute
+
 	setupMu    sync.Mutex
 	setupToken string // "" once used or when not offered
 }

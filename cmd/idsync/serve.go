@@ -40,6 +40,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	// source through the sync engine, on one replica at a time.
 	dir := directory.New(log)
 	engine := syncer.New(m.Store, dir, log)
+	engine.SetBatchSize(cfg.ApplyBatchSize)
 	sched, err := m.newScheduler(engine, reg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -42,6 +42,7 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 		}
 	}
 	sy := syncer.New(m.Store, directory.New(m.Logger), m.Logger)
+	sy.SetBatchSize(m.Config.ApplyBatchSize)
 	prev, err := sy.Preview(ctx, sourceID, model.TriggerCLI)
 	if err != nil {
 		if prev != nil {

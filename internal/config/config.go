@@ -41,6 +41,7 @@ type Config struct {
 	ShutdownTimeout       time.Duration
 	SessionMaxAge         time.Duration
 	LoginMaxFailures      int           // per account and per IP within LoginWindow
+	ApplyBatchSize        int           // actions per apply transaction; 0 = the syncer's default
 	LoginWindow           time.Duration // sliding window of the login rate limit
 }
 
@@ -86,6 +87,7 @@ var options = []option{
 	{"session-max-age", "IDSYNC_SESSION_MAX_AGE", "12h", "how long a sign-in lasts"},
 	{"login-max-failures", "IDSYNC_LOGIN_MAX_FAILURES", "5", "failed sign-ins allowed per account and per IP within the window"},
 	{"login-window", "IDSYNC_LOGIN_WINDOW", "15m", "sliding window of the sign-in rate limit"},
+	{"apply-batch-size", "IDSYNC_APPLY_BATCH_SIZE", "0", "actions one apply transaction executes (0 = 1000)"},
 }
 
 // Load parses args (without the program and subcommand names) over the
@@ -146,7 +148,7 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 			return nil, fmt.Errorf("config: --%s: %q is not a positive duration like 15m", name, get(name))
 		}
 	}
-	ints := map[string]*int{"run-retention-days": &c.RunRetentionDays, "login-max-failures": &c.LoginMaxFailures}
+	ints := map[string]*int{"run-retention-days": &c.RunRetentionDays, "login-max-failures": &c.LoginMaxFailures, "apply-batch-size": &c.ApplyBatchSize}
 	for name, dst := range ints {
 		if *dst, err = strconv.Atoi(get(name)); err != nil || *dst < 0 {
 			return nil, fmt.Errorf("config: --%s: %q is not a whole number ≥ 0", name, get(name))

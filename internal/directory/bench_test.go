@@ -9,6 +9,7 @@ import (
 
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/directory/slapdtest"
+	"github.com/idsync/idsync/internal/testenv"
 )
 
 // BenchmarkRead reads 100,000 users and 5,000 groups from a private slapd
@@ -18,7 +19,7 @@ import (
 func BenchmarkRead(b *testing.B) {
 	ldapsearch, err := exec.LookPath("ldapsearch")
 	if err != nil {
-		b.Skip("ldapsearch not installed (Debian package ldap-utils)")
+		testenv.Missing(b, "ldapsearch not installed (Debian package ldap-utils)")
 	}
 	const users, teams = 100_000, 4_541 // teams + 455 departments + 4 fixed groups = 5,000 groups
 	srv := slapdtest.Start(b, slapdtest.Options{Users: users, Teams: teams})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/idsync/idsync/internal/faultinject"
 	"github.com/idsync/idsync/internal/model"
 )
 
@@ -383,6 +384,7 @@ func (d *Dispatcher) deliver(ctx context.Context, p *model.Product, j job) model
 		err = fmt.Errorf("unknown product kind %q", p.Kind)
 	}
 	lat := time.Since(start)
+	faultinject.Hit(faultinject.ProductsDuringDelivery)
 	out.Log = model.Delivery{ProductID: p.ID, UserID: c.UserID, Username: username, LatencyMS: int(lat.Milliseconds()), At: start.UTC()}
 	if ex != nil {
 		out.Log.Method, out.Log.URL, out.Log.Status = ex.Method, ex.URL, ex.Status

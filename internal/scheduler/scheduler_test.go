@@ -2,9 +2,8 @@ package scheduler
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,12 +17,13 @@ import (
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/secret"
 	"github.com/idsync/idsync/internal/store"
+	"github.com/idsync/idsync/internal/store/storetest"
 )
-
-const pgAdminDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // sharedStores opens n stores on one fresh, migrated database, as n
 // replicas would. Everything is closed and dropped when the test ends.
+// Store i's sessions carry application_name idsync_replica_<i>, so a test
+// can find (and end) exactly its own sessions.
 func sharedStores(t *testing.T, dialect string, n int) []*store.Store {
 	t.Helper()
 	ctx := context.Background()
@@ -33,29 +33,13 @@ func sharedStores(t *testing.T, dialect string, n int) []*store.Store {
 	case store.DialectSQLite:
 		dsn = "sqlite:" + filepath.Join(t.TempDir(), "idsync.db")
 	case store.DialectPostgres:
-		admin, err := store.Open(ctx, pgAdminDSN, store.Options{SecretKey: key})
-		if err != nil {
-			t.Fatalf("open postgres: %v", err)
-		}
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		name := "idsync_sched_" + hex.EncodeToString(b[:])
-		if err := admin.DB().Exec("CREATE DATABASE " + name).Error; err != nil {
-			t.Fatalf("create database: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := admin.DB().Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
-				t.Errorf("drop database: %v", err)
-			}
-			_ = admin.Close()
-		})
-		dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:5432/%s?sslmode=disable", name)
+		dsn = storetest.NewPostgresDB(t)
 	default:
 		t.Fatalf("unknown dialect %q", dialect)
 	}
 	var out []*store.Store
 	for i := 0; i < n; i++ {
-		s, err := store.Open(ctx, dsn, store.Options{SecretKey: key})
+		s, err := store.Open(ctx, replicaDSN(t, dsn, i), store.Options{SecretKey: key})
 		if err != nil {
 			t.Fatalf("open store %d: %v", i, err)
 		}
@@ -68,6 +52,21 @@ func sharedStores(t *testing.T, dialect string, n int) []*store.Store {
 		out = append(out, s)
 	}
 	return out
+}
+
+// replicaDSN tags PostgreSQL sessions of replica i with an application name.
+func replicaDSN(t *testing.T, dsn string, i int) string {
+	if !strings.HasPrefix(dsn, "postgres") {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", dsn, err)
+	}
+	q := u.Query()
+	q.Set("application_name", fmt.Sprintf("idsync_replica_%d", i))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func eachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
@@ -268,8 +267,14 @@ func TestLeaderConnectionLostPostgres(t *testing.T) {
 		t.Fatal("b leads while the lock is held")
 	}
 	key := store.LeaseAdvisoryKey(LeaseName)
-	res := stores[1].DB().Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-WHERE locktype = 'advisory' AND classid = ? AND objid = ? AND objsubid = 1`, uint32(uint64(key)>>32), uint32(uint64(key)))
+	// Only this test's database and the crashed replica's own sessions:
+	// another idsync on the same server holds the same key in its database.
+	res := stores[1].DB().Exec(`SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.classid = ? AND l.objid = ? AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND a.datname = current_database() AND a.application_name = 'idsync_replica_0'
+  AND l.pid <> pg_backend_pid()`, uint32(uint64(key)>>32), uint32(uint64(key)))
 	if res.Error != nil {
 		t.Fatalf("terminate leader session: %v", res.Error)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/directory"
+	"github.com/idsync/idsync/internal/faultinject"
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/store"
 	"github.com/idsync/idsync/internal/syncplan"
@@ -35,6 +36,9 @@ type Syncer struct {
 	log       *slog.Logger
 	batchSize int
 	now       func() time.Time
+	// afterBatch, when set (tests), is called after each committed batch
+	// with the run and the actions done so far.
+	afterBatch func(runID int64, done int)
 
 	mu      sync.Mutex
 	cancels map[int64]context.CancelFunc
@@ -703,6 +707,7 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	failedAt := ""
 	cancelled := false
 	for off := 0; off < in.total; {
+		faultinject.Hit(faultinject.ApplyBeforeBatch)
 		if ctx.Err() != nil || s.cancelledInDB(ctx, run.ID) {
 			cancelled = true
 			break
@@ -739,6 +744,9 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 		run.Phase = actions[len(actions)-1].Phase
 		rl.printf("batch %d–%d of %d applied", off+1, end, in.total)
 		off = end
+		if s.afterBatch != nil {
+			s.afterBatch(run.ID, end)
+		}
 	}
 	if err := s.st.AddRunItems(context.WithoutCancel(ctx), skipItems(run.ID, in.total, in.skips)); err != nil {
 		s.log.Error("syncer: record skipped changes", "run", run.ID, "err", err)

@@ -294,6 +294,40 @@ func (p *planner) run() {
 	p.profiles()
 	p.devices()
 	p.guard()
+	p.creationPlacements()
+}
+
+// creationPlacements copies the service group and profile placements of
+// every new user onto its create_user action and marks them AtCreate: apply
+// writes them in the create's transaction. Rule placement happens at
+// creation only (SPEC §4), so a placement left to a later batch would be
+// lost for good if the apply stopped in between.
+func (p *planner) creationPlacements() {
+	prov := p.actions[phaseIndex(model.PhaseProvisioning)]
+	creates := make(map[string]*model.Action, len(p.creating))
+	for i := range prov {
+		if a := &prov[i]; a.Kind == model.ActCreateUser && a.UserID == 0 && a.ExternalID != "" {
+			creates[a.ExternalID] = a
+		}
+	}
+	if len(creates) == 0 {
+		return
+	}
+	for _, ph := range []model.Phase{model.PhaseServiceGroups, model.PhaseProfiles} {
+		l := p.actions[phaseIndex(ph)]
+		for i := range l {
+			a := &l[i]
+			if a.UserID != 0 || (a.Kind != model.ActAddServiceGroup && a.Kind != model.ActAddProfile) {
+				continue
+			}
+			c := creates[a.ExternalID]
+			if c == nil {
+				continue
+			}
+			a.AtCreate = true
+			c.AtCreation = append(c.AtCreation, model.Placement{Kind: a.Kind, GroupID: a.GroupID, GroupName: a.GroupName})
+		}
+	}
 }
 
 func (p *planner) plan() *model.Plan {

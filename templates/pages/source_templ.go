@@ -556,7 +556,7 @@ func sourceFields(f SourceForm, isNew, ro bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = components.TextField(components.Field{Name: "bind_dn", Label: "Bind DN", Value: f.Source.BindDN, Error: fieldErr(f.Errors, "bind_dn"), MaxLength: 1000, ReadOnly: ro}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = components.TextField(components.Field{Name: "bind_dn", Label: "Bind name", Help: `A DN (cn=reader,dc=example,dc=org), or on Active Directory a UPN (reader@example.com) or DOMAIN\reader. Empty binds anonymously.`, Value: f.Source.BindDN, Error: fieldErr(f.Errors, "bind_dn"), MaxLength: 1000, ReadOnly: ro}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -593,7 +593,7 @@ func sourceFields(f SourceForm, isNew, ro bool) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "> <small class=\"help\">Leave empty to keep the stored password.</small> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "> <small class=\"help\">Leave empty to keep the stored password, as long as the server URLs and the bind DN stay the same.</small> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

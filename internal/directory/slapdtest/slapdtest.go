@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/testenv"
 )
 
 // Paths of the Debian slapd package.
@@ -106,11 +107,12 @@ func HasMail(i int) bool { return i%7 != 3 }
 func Team(i, teams int) int { return i % teams }
 
 // Start generates the directory, loads it with slapadd and starts slapd.
-// It skips the test when slapd is not installed.
+// It skips the test when slapd is not installed, and fails it when CI is
+// set (see internal/testenv).
 func Start(tb testing.TB, o Options) *Server {
 	tb.Helper()
 	if _, err := os.Stat(SlapdPath); err != nil {
-		tb.Skipf("slapdtest: %s not installed (Debian package slapd)", SlapdPath)
+		testenv.Missing(tb, "slapdtest: %s not installed (Debian package slapd)", SlapdPath)
 	}
 	if o.Users <= 0 {
 		o.Users = 20

@@ -58,7 +58,7 @@ func Open(tb testing.TB, dialect string) *store.Store {
 	case store.DialectSQLite:
 		dsn = "sqlite:" + filepath.Join(tb.TempDir(), "idsync.db")
 	case store.DialectPostgres:
-		dsn = createPostgresDB(tb)
+		dsn = NewPostgresDB(tb)
 	default:
 		tb.Fatalf("storetest: unknown dialect %q", dialect)
 	}
@@ -81,9 +81,12 @@ func PostgresBase() string {
 	return DefaultPostgres
 }
 
-// createPostgresDB creates idsync_t_<random> and registers its drop (WITH
-// (FORCE), so leftover connections do not block it); it returns its DSN.
-func createPostgresDB(tb testing.TB) string {
+// NewPostgresDB creates an empty database idsync_t_<random> on the server
+// named by IDSYNC_TEST_POSTGRES (PostgresBase), registers its drop (WITH
+// (FORCE), so leftover connections do not block it) and returns its DSN.
+// It is the one way tests get a PostgreSQL database; it fails tb when the
+// server cannot be reached.
+func NewPostgresDB(tb testing.TB) string {
 	tb.Helper()
 	base := PostgresBase()
 	admin, err := sql.Open("pgx", base)
