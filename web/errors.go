@@ -57,6 +57,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("web: error after response started", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		return
 	}
+	if isAPIPath(c) {
+		s.apiError(err, c)
+		return
+	}
 	status, msg := http.StatusInternalServerError, "An internal error occurred. It has been logged."
 	var he *echo.HTTPError
 	var me *model.Error
