@@ -32,3 +32,9 @@ func (s *Server) resetAccountMFA(c echo.Context) error {
 		return "MFA of " + a.Username + " reset.", nil
 	})(c)
 }
+
+// askSecondFactor keeps a's sign-in pending in the session and asks for a
+// TOTP or recovery code.
+func (s *Server) askSecondFactor(c echo.Context, a *model.Admin, next string) error {
+	return model.Errorf(model.EUNAVAILABLE, "The second factor is not available yet.")
+}
