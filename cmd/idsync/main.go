@@ -72,8 +72,12 @@ const usage = `usage: idsync <command> [flags]
 commands:
   serve          run the web console (default address 127.0.0.1:8080)
   migrate        apply database migrations and exit
+  admin list     list the console accounts (role, status, MFA, sessions)
   admin create   create a console account:
                    --username NAME --password-file FILE --role admin|auditor
+  admin disable | enable | delete --username NAME
+  admin role     --username NAME --role admin|auditor
+  admin reset-password --username NAME   print a one-time link (24 h)
   sync           preview a sync of a directory source (--apply to apply it)
 
 Run "idsync <command> -h" for the flags; each flag also reads an IDSYNC_*
@@ -131,6 +135,7 @@ func (m *Main) loadConfig(name string, args []string, extra func(fs *flag.FlagSe
 	}
 	m.Config = cfg
 	m.Logger = cfg.NewLogger(m.Stderr)
+	cfg.WarnInsecureKeyFiles(m.Logger)
 	return nil
 }
 
