@@ -77,6 +77,7 @@ commands:
   admin create   create a console account:
                    --username NAME --password-file FILE --role admin|auditor
   sync           preview a sync of a directory source (--apply to apply it)
+  backup         copy the SQLite database (--output FILE); PostgreSQL: pg_dump
   rotate-secret-key   re-seal every stored secret with a new secret key
                    (stop idsync first; --new-key-file FILE)
   rotate-session-key  write a new session key (everybody signs in again)
@@ -102,6 +103,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runAdmin(ctx, rest)
 	case "sync":
 		return m.runSync(ctx, rest) // cmd/idsync/sync.go
+	case "backup":
+		return m.runBackup(ctx, rest) // cmd/idsync/backup.go
 	case "rotate-secret-key":
 		return m.runRotateSecretKey(ctx, rest) // cmd/idsync/keys.go
 	case "rotate-session-key":
