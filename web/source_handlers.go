@@ -137,10 +137,18 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 		}
 	}
 	for name, v := range map[string]string{"attributes.external_id": src.Attributes.ExternalID, "attributes.username": src.Attributes.Username,
-		"attributes.email": src.Attributes.Email, "attributes.display_name": src.Attributes.DisplayName, "attributes.disabled": src.Attributes.Disabled, "member_attr": src.MemberAttr} {
+		"attributes.email": src.Attributes.Email, "attributes.display_name": src.Attributes.DisplayName} {
 		if strings.ContainsAny(v, "()=*,\\ ") {
 			f[name] = "must be an attribute name"
 		}
+	}
+	for _, a := range strings.Split(src.MemberAttr, ",") {
+		if strings.ContainsAny(strings.TrimSpace(a), "()=*\\ ") {
+			f["member_attr"] = "must be attribute names separated by commas (member, uniqueMember, memberUid)"
+		}
+	}
+	if _, err := directory.ParseDisabled(src.Attributes.Disabled); err != nil {
+		f["attributes.disabled"] = "does not parse: " + err.Error()
 	}
 	return f
 }

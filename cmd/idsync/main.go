@@ -74,8 +74,12 @@ const usage = `usage: idsync <command> [flags]
 commands:
   serve          run the web console (default address 127.0.0.1:8080)
   migrate        apply database migrations and exit
+  admin list     list the console accounts (role, status, MFA, sessions)
   admin create   create a console account:
                    --username NAME --password-file FILE --role admin|auditor
+  admin disable | enable | delete --username NAME
+  admin role     --username NAME --role admin|auditor
+  admin reset-password --username NAME   print a one-time link (24 h)
   sync           preview a sync of a directory source (--apply to apply it)
   backup         copy the SQLite database (--output FILE); PostgreSQL: pg_dump
   rotate-secret-key   re-seal every stored secret with a new secret key
