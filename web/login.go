@@ -150,13 +150,8 @@ func (as signInAttempts) fail() {
 }
 
 func (as signInAttempts) succeed() {
-	// Only the account-from-this-client key is forgotten; the client's
-	// count across accounts keeps its failures.
-	if len(as) > 0 {
-		as[0].Succeed()
-	}
-	for _, a := range as[1:] {
-		a.Cancel()
+	for _, a := range as {
+		a.Succeed()
 	}
 }
 

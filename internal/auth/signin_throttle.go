@@ -124,11 +124,12 @@ func (a *Attempt) Fail() {
 	a.t.end(a, func(st *throttleState, now time.Time) { st.fails++; st.last = now })
 }
 
-// Succeed ends the attempt as a right guess: the key's failures are forgotten.
+// Succeed ends the attempt as a right guess. The key's earlier failures
+// stay until they lapse: guesses racing a successful one in parallel must
+// not get a fresh allowance.
 func (a *Attempt) Succeed() {
 	a.t.end(a, func(st *throttleState, _ time.Time) {
-		st.fails = 0
-		if st.inflight == 0 {
+		if st.fails == 0 && st.inflight == 0 {
 			delete(a.t.keys, a.key)
 		}
 	})
