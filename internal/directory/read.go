@@ -24,6 +24,8 @@ const (
 	fDisplayName
 	fDisabled
 	fEnterprise
+	fPrimaryGroupID
+	fObjectSID
 )
 
 type slot struct {
@@ -42,6 +44,12 @@ type userMapper struct {
 	intern map[string]string
 	guid   bool // external id is AD's binary objectGUID
 	nEnt   int
+	// With primary groups: the SID of the last mapped user's primary
+	// group ("" when unknown) and the parts it is built from.
+	primary    bool
+	curRID     string
+	curSID     string
+	primarySID string
 }
 
 func newUserMapper(src *model.Source) *userMapper {
@@ -77,6 +85,11 @@ func newUserMapper(src *model.Source) *userMapper {
 		}
 	}
 	m.guid = strings.EqualFold(a.ExternalID, "objectGUID")
+	if src.PrimaryGroups {
+		m.primary = true
+		add("primaryGroupID", fPrimaryGroupID, "")
+		add("objectSid", fObjectSID, "")
+	}
 	return m
 }
 
@@ -108,6 +121,7 @@ func isDisabled(attr, v string) bool {
 // username: skipping it would make the user look deleted.
 func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 	u.DN = string(e.dn)
+	m.curRID, m.curSID, m.primarySID = "", "", ""
 	for ai := range e.attrs {
 		at := &e.attrs[ai]
 		if len(at.vals) == 0 {
@@ -121,11 +135,7 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 			v := at.vals[0]
 			switch s.kind {
 			case fExternalID:
-				if len(v) == 16 && (m.guid || !utf8.Valid(v)) {
-					u.ExternalID = formatGUID(v)
-				} else {
-					u.ExternalID = string(v)
-				}
+				u.ExternalID = stableID(v, m.guid)
 			case fUsername:
 				u.Username = string(v)
 			case fEmail:
@@ -139,7 +149,16 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 					u.Attributes = make(model.Attributes, m.nEnt)
 				}
 				u.Attributes[s.key] = m.internBytes(v)
+			case fPrimaryGroupID:
+				m.curRID = strings.TrimSpace(string(v))
+			case fObjectSID:
+				m.curSID, _ = sidString(v)
 			}
+		}
+	}
+	if m.curRID != "" && m.curSID != "" {
+		if i := strings.LastIndexByte(m.curSID, '-'); i > 0 {
+			m.primarySID = m.curSID[:i+1] + m.curRID
 		}
 	}
 	if u.ExternalID == "" {
@@ -217,10 +236,15 @@ func (c *Client) Read(ctx context.Context, src *model.Source) (*model.Snapshot, 
 func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*model.Snapshot, error) {
 	m := newUserMapper(src)
 	users := make([]model.DirUser, 0, 1024)
+	primary := map[string][]string{} // primary group SID → external ids
 	err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
 		users = append(users, model.DirUser{})
-		if err := m.mapUser(e, &users[len(users)-1]); err != nil {
+		u := &users[len(users)-1]
+		if err := m.mapUser(e, u); err != nil {
 			return newError(src, KindProtocol, s.url, nil, "user %v", err)
+		}
+		if m.primarySID != "" {
+			primary[m.primarySID] = append(primary[m.primarySID], u.ExternalID)
 		}
 		return nil
 	})
@@ -238,9 +262,14 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 		}
 	}
 	gb := newGroupBuilder(src, snap.Users)
-	if err := s.readGroups(ctx, src, gb); err != nil {
+	gr := newGroupReader(src, gb)
+	if err := s.readGroups(ctx, src, gr); err != nil {
 		return nil, err
 	}
+	if err := s.resolveNested(ctx, src, gr); err != nil {
+		return nil, err
+	}
+	gb.addPrimary(primary)
 	if ctx.Err() != nil {
 		return nil, classify(ctx, src, s.url, "read", ctx.Err())
 	}
@@ -256,10 +285,12 @@ type groupBuilder struct {
 	userKey map[string]string // normalized DN or lower-case uid → external id
 	groups  []model.DirGroup
 	other   [][]string // per group: member values that are not users
+	sids    []string   // per group: objectSid (with primary groups)
+	known   map[string]bool
 }
 
 func newGroupBuilder(src *model.Source, users []model.DirUser) *groupBuilder {
-	gb := &groupBuilder{byUID: strings.EqualFold(strings.TrimSpace(src.MemberAttr), "memberUid"), userKey: make(map[string]string, len(users))}
+	gb := &groupBuilder{byUID: strings.EqualFold(strings.TrimSpace(src.MemberAttr), "memberUid"), userKey: make(map[string]string, len(users)), known: map[string]bool{}}
 	for i := range users {
 		if gb.byUID {
 			gb.userKey[strings.ToLower(users[i].Username)] = users[i].ExternalID
@@ -270,10 +301,31 @@ func newGroupBuilder(src *model.Source, users []model.DirUser) *groupBuilder {
 	return gb
 }
 
+// add starts group dn; it returns -1 when dn was already added (a group
+// found twice, e.g. by the base search and by DN).
 func (gb *groupBuilder) add(dn, name string) int {
+	k := normDN(dn)
+	if gb.known[k] {
+		return -1
+	}
+	gb.known[k] = true
 	gb.groups = append(gb.groups, model.DirGroup{DN: dn, Name: name})
 	gb.other = append(gb.other, nil)
+	gb.sids = append(gb.sids, "")
 	return len(gb.groups) - 1
+}
+
+// addPrimary adds each user to the group whose objectSid is their primary
+// group's SID.
+func (gb *groupBuilder) addPrimary(primary map[string][]string) {
+	if len(primary) == 0 {
+		return
+	}
+	for gi, sid := range gb.sids {
+		if sid != "" {
+			gb.groups[gi].Users = append(gb.groups[gi].Users, primary[sid]...)
+		}
+	}
 }
 
 func (gb *groupBuilder) member(gi int, v []byte) {
@@ -328,46 +380,97 @@ func (gb *groupBuilder) finish() []model.DirGroup {
 	return gb.groups
 }
 
-func (s *session) readGroups(ctx context.Context, src *model.Source, gb *groupBuilder) error {
+// groupReader turns group entries into groupBuilder groups and remembers
+// the AD member lists that need ranged retrieval.
+type groupReader struct {
+	gb          *groupBuilder
+	memberAttr  string
+	battr       []byte
+	rangePrefix []byte
+	idAttr      string
+	guid        bool
+	sid         bool
+	pending     []pendingRange
+}
+
+type pendingRange struct {
+	gi   int
+	from int
+}
+
+func newGroupReader(src *model.Source, gb *groupBuilder) *groupReader {
 	memberAttr := strings.TrimSpace(src.MemberAttr)
 	if memberAttr == "" {
 		memberAttr = "member"
 	}
-	battr := []byte(memberAttr)
-	rangePrefix := []byte(strings.ToLower(memberAttr + ";range="))
-	type more struct {
-		gi   int
-		from int
+	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
+	return &groupReader{gb: gb, memberAttr: memberAttr, battr: []byte(memberAttr), rangePrefix: []byte(strings.ToLower(memberAttr + ";range=")),
+		idAttr: idAttr, guid: strings.EqualFold(idAttr, "objectGUID"), sid: src.PrimaryGroups}
+}
+
+func (r *groupReader) attrs() []string {
+	a := []string{"cn", r.memberAttr}
+	if r.idAttr != "" {
+		a = append(a, r.idAttr)
 	}
-	var pending []more
-	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), []string{"cn", memberAttr}, func(e *rawEntry) error {
-		gi := gb.add(string(e.dn), e.first("cn"))
-		for ai := range e.attrs {
-			at := &e.attrs[ai]
-			switch {
-			case bytes.EqualFold(at.name, battr):
-			case len(at.name) > len(rangePrefix) && bytes.EqualFold(at.name[:len(rangePrefix)], rangePrefix):
-				if next := rangeNext(string(at.name[len(rangePrefix):])); next >= 0 {
-					pending = append(pending, more{gi, next})
-				}
-			default:
-				continue
+	if r.sid {
+		a = append(a, "objectSid")
+	}
+	return a
+}
+
+// entry adds the group in e (outside: read by DN, outside the group base).
+func (r *groupReader) entry(e *rawEntry, outside bool) {
+	gi := r.gb.add(string(e.dn), e.first("cn"))
+	if gi < 0 {
+		return
+	}
+	g := &r.gb.groups[gi]
+	g.Outside = outside
+	for ai := range e.attrs {
+		at := &e.attrs[ai]
+		switch {
+		case bytes.EqualFold(at.name, r.battr):
+		case len(at.name) > len(r.rangePrefix) && bytes.EqualFold(at.name[:len(r.rangePrefix)], r.rangePrefix):
+			if next := rangeNext(string(at.name[len(r.rangePrefix):])); next >= 0 {
+				r.pending = append(r.pending, pendingRange{gi, next})
 			}
-			for _, v := range at.vals {
-				gb.member(gi, v)
-			}
+		case r.idAttr != "" && bytes.EqualFold(at.name, []byte(r.idAttr)) && len(at.vals) > 0:
+			g.ID = stableID(at.vals[0], r.guid)
+			continue
+		case r.sid && bytes.EqualFold(at.name, []byte("objectSid")) && len(at.vals) > 0:
+			r.gb.sids[gi], _ = sidString(at.vals[0])
+			continue
+		default:
+			continue
 		}
+		for _, v := range at.vals {
+			r.gb.member(gi, v)
+		}
+	}
+}
+
+// ranges fetches the rest of the member lists seen so far.
+func (r *groupReader) ranges(ctx context.Context, s *session, src *model.Source) error {
+	for len(r.pending) > 0 {
+		p := r.pending[0]
+		r.pending = r.pending[1:]
+		if err := s.rangeMembers(ctx, src, r.gb, p.gi, r.memberAttr, p.from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) readGroups(ctx context.Context, src *model.Source, r *groupReader) error {
+	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), r.attrs(), func(e *rawEntry) error {
+		r.entry(e, false)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, p := range pending {
-		if err := s.rangeMembers(ctx, src, gb, p.gi, memberAttr, p.from); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.ranges(ctx, s, src)
 }
 
 func orDefault(a, b string) string {

@@ -44,6 +44,9 @@ type Source struct {
 	GroupFilter   string
 	MemberAttr    string // member / uniqueMember / memberUid
 	PageSize      int    // default 1000 (Active Directory's MaxPageSize)
+	// PrimaryGroups counts AD's primary group (a user's primaryGroupID,
+	// listed in no member attribute) as membership. On by default for AD.
+	PrimaryGroups bool
 	Timeout       time.Duration
 	Attributes    AttributeMap
 	Demo          bool // the embedded demo directory
@@ -69,6 +72,7 @@ func DefaultSource(kind SourceKind) Source {
 		s.UserFilter = "(&(objectCategory=person)(objectClass=user))"
 		s.GroupFilter = "(objectClass=group)"
 		s.MemberAttr = "member"
+		s.PrimaryGroups = true
 		s.Attributes = AttributeMap{ExternalID: "objectGUID", Username: "sAMAccountName", Email: "mail",
 			DisplayName: "displayName", Disabled: "userAccountControl", Enterprise: ent}
 		ent[AttrCorporateUnit] = "company"
@@ -100,12 +104,20 @@ type DirUser struct {
 
 // DirGroup is one group entry with its direct members.
 type DirGroup struct {
-	DN     string
+	DN string
+	// ID is the group's stable id, read from the source's external id
+	// attribute (objectGUID / entryUUID) like a user's; "" when the group
+	// has none.
+	ID     string
 	Name   string   // cn
 	Users  []string // external ids of direct user members
 	Groups []string // DNs of direct group members (nested groups)
 	// Unresolved holds member values that matched no user or group read.
 	Unresolved []string
+	// Outside is true for a group outside the group base, read by DN
+	// because a group under it nests it (it still matches the group
+	// filter).
+	Outside bool
 }
 
 // Snapshot is one complete read of a source. A Snapshot is never partial:
