@@ -51,25 +51,27 @@ const byDNBatch = 100
 // so cycles end. Values that are no group stay Unresolved.
 func (s *session) resolveNested(ctx context.Context, src *model.Source, r *groupReader) error {
 	gb := r.gb
-	if gb.byUID {
-		return nil
-	}
 	groupF := orAll(src.GroupFilter)
 	tried := map[string]bool{}
 	scanned := 0 // groups whose other values were looked at
 	for {
 		var cand []string
 		for ; scanned < len(gb.groups); scanned++ {
-			for _, v := range gb.other[scanned] {
-				k := normDN(v)
+			for _, pm := range gb.other[scanned] {
+				if pm.uid {
+					continue
+				}
+				v := pm.v
+				k := memberKey(v)
 				if gb.known[k] || tried[k] {
 					continue
 				}
 				tried[k] = true
-				if _, err := ldap.ParseDN(v); err != nil {
+				dn := StripUID(v)
+				if _, err := ldap.ParseDN(dn); err != nil {
 					continue
 				}
-				cand = append(cand, v)
+				cand = append(cand, dn)
 			}
 		}
 		if len(cand) == 0 {

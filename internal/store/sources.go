@@ -29,7 +29,7 @@ type sourceRow struct {
 	GroupFilter        string
 	MemberAttr         string
 	PageSize           int
-	PrimaryGroups      bool `gorm:"column:primary_groups"`
+	PrimaryGroups      bool  `gorm:"column:primary_groups"`
 	TimeoutMS          int64 `gorm:"column:timeout_ms"`
 	AttributeMap       string
 	Demo               bool
@@ -250,6 +250,9 @@ func (s *Store) UpdateSource(ctx context.Context, src *model.Source) error {
 			return err
 		}
 		sealed := old.BindPasswordSealed
+		if ns.BindPassword == "" && sealed != "" && !model.SourceSecretReusable(&before, &ns) {
+			return model.Invalid(map[string]string{"bind_password": model.MsgBindPasswordAgain})
+		}
 		if ns.BindPassword != "" {
 			if sealed, err = s.box.Seal(ns.BindPassword); err != nil {
 				return fmt.Errorf("store: update source: %w", err)
