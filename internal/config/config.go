@@ -51,6 +51,9 @@ type Config struct {
 	// PublicURL is the console's address as admins reach it, for links in
 	// alerts; "" = links are relative.
 	PublicURL string
+	// SecretKeyFile and SessionKeyFile are the files the keys were read
+	// from ("" when given in hex); the rotate commands write there.
+	SecretKeyFile, SessionKeyFile string
 	// KeyFiles are the key files read at start (secret, session, TLS);
 	// WarnInsecureKeyFiles checks their modes.
 	KeyFiles []string
@@ -229,16 +232,22 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	if c.SessionKey, err = loadKey("session", get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")); err != nil {
 		return nil, err
 	}
-	for _, k := range []struct{ hexKey, file, def string }{
-		{get("secret-key"), get("secret-key-file"), filepath.Join(c.DataDir, "secret.key")},
-		{get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")},
+	for _, k := range []struct {
+		hexKey, file, def string
+		dst               *string
+	}{
+		{get("secret-key"), get("secret-key-file"), filepath.Join(c.DataDir, "secret.key"), &c.SecretKeyFile},
+		{get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key"), &c.SessionKeyFile},
 	} {
 		switch {
 		case k.hexKey != "":
 		case k.file != "":
-			c.KeyFiles = append(c.KeyFiles, k.file)
+			*k.dst = k.file
 		default:
-			c.KeyFiles = append(c.KeyFiles, k.def)
+			*k.dst = k.def
+		}
+		if *k.dst != "" {
+			c.KeyFiles = append(c.KeyFiles, *k.dst)
 		}
 	}
 	if c.TLSKey != "" {
