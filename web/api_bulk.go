@@ -132,7 +132,12 @@ func (s *Server) bulkAnswer(c echo.Context, perRow bool, n int, res []store.Chan
 			for f, m := range rowFields(last.Err) {
 				fields[fmt.Sprintf("changes[%d]%s", i, f)] = m
 			}
-			return &model.Error{Code: model.ErrorCode(last.Err),
+			code := model.ErrorCode(last.Err)
+			if code == model.ENOTFOUND {
+				// The request is there; one of its rows names nothing.
+				code = model.EINVALID
+			}
+			return &model.Error{Code: code,
 				Message: fmt.Sprintf("Change %d was refused: %s Nothing was applied.", i+1, model.ErrorMessage(last.Err)),
 				Fields:  fields}
 		}
