@@ -131,7 +131,7 @@ func FuzzReadMsg(f *testing.F) {
 	done.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
 	f.Add(message(1, done.Bytes(), paging))
 	f.Add(append(message(0, done.Bytes()), message(1, entry)...)) // notice of disconnection first
-	f.Add(append(message(7, entry), message(1, entry)...))         // a stale answer is skipped
+	f.Add(append(message(7, entry), message(1, entry)...))        // a stale answer is skipped
 	f.Add([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x30, 0x80})
 	f.Fuzz(func(t *testing.T, data []byte) {
