@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/idsync/idsync/internal/auth"
 	"github.com/idsync/idsync/internal/model"
 )
 
@@ -23,11 +22,8 @@ func (s *Server) directoryStillAllows(c echo.Context, a *model.Admin) (bool, err
 // a is the account when it exists (nil: maybe a member of a sign-in
 // group). It returns nil, nil when the directory refuses.
 func (s *Server) directorySignIn(ctx context.Context, a *model.Admin, username, password string) (*model.Admin, error) {
-	release, err := s.passwordSlot(ctx)
-	if err != nil {
+	if err := s.dummyCheck(ctx, password); err != nil { // same time as a wrong local password
 		return nil, err
 	}
-	defer release()
-	auth.DummyCheck(password) // same time as a wrong local password
 	return nil, nil
 }

@@ -62,6 +62,14 @@ func (s *Server) login(c echo.Context) error {
 		return s.renderLogin(c, http.StatusTooManyRequests, f)
 	}
 	a, err := s.checkSignIn(ctx, username, password)
+	if errors.Is(err, auth.ErrBusy) {
+		// Not a failed guess: the password was not checked at all.
+		attempts.cancel()
+		s.log.Warn("web: sign-in refused, password hashing busy", "username", username, "ip", ip)
+		c.Response().Header().Set("Retry-After", "5")
+		f.Error = "The server is busy checking other sign-ins. Try again in a few seconds."
+		return s.renderLogin(c, http.StatusServiceUnavailable, f)
+	}
 	if err != nil {
 		attempts.cancel()
 		return fmt.Errorf("web: login: %w", err)
@@ -87,7 +95,7 @@ func (s *Server) login(c echo.Context) error {
 // checkSignIn checks username's password — locally, or by the directory
 // for a directory account (directory_login.go). It returns nil, nil for a
 // wrong username or password (in the same time either way), an error only
-// when the check itself failed.
+// when the check itself could not run (auth.ErrBusy: hashing is full).
 func (s *Server) checkSignIn(ctx context.Context, username, password string) (*model.Admin, error) {
 	a, err := s.store.GetAdminByUsername(ctx, username)
 	switch {
@@ -98,18 +106,17 @@ func (s *Server) checkSignIn(ctx context.Context, username, password string) (*m
 	case a.Directory():
 		return s.directorySignIn(ctx, a, username, password)
 	}
-	release, err := s.passwordSlot(ctx)
-	if err != nil {
+	switch err := s.checkPassword(ctx, a.PasswordHash, password); {
+	case err == nil:
+		return a, nil
+	case errors.Is(err, auth.ErrMismatch):
+		return nil, nil
+	case errors.Is(err, auth.ErrBusy) || ctx.Err() != nil:
 		return nil, err
-	}
-	defer release()
-	if err := auth.CheckPassword(a.PasswordHash, password); err != nil {
-		if !errors.Is(err, auth.ErrMismatch) {
-			s.log.Error("web: login: stored hash unusable", "username", username, "err", err)
-		}
+	default:
+		s.log.Error("web: login: stored hash unusable", "username", username, "err", err)
 		return nil, nil
 	}
-	return a, nil
 }
 
 // finishSignIn starts the signed-in session, records the sign-in and
