@@ -2,8 +2,8 @@
 GO       ?= go
 BIN      := bin/idsync
 PKGS     := ./...
-# apt packages the test suite needs (real OpenLDAP and headless Chromium).
-TEST_DEBS := slapd ldap-utils chromium
+# apt packages the test suite needs (real OpenLDAP, headless Chromium, an SMTP server).
+TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd
 # npm packages of the third-party SCIM test server (internal/products/scimmytest).
 SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
@@ -26,6 +26,7 @@ test-deps:
 	command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$$missing slapd"; \
 	command -v ldapsearch >/dev/null 2>&1 || missing="$$missing ldap-utils"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -7,7 +7,9 @@ package web
 // each new route automatically.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.loadSession, s.checkCSRF)
+	// limitBody runs before anything reads a body (checkCSRF parses forms);
+	// routes that take more than DefaultBodyLimit say so with AllowUpload.
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.limitBody, s.loadSession, s.checkCSRF)
 
 	// Public: operations, static files, sign-in and first-admin setup.
 	e.GET("/healthz", s.healthz)
@@ -20,6 +22,23 @@ func (s *Server) routes() {
 	e.POST("/setup", s.setup)
 	// Signing out needs no role, only the CSRF token (an auditor may sign out).
 	e.POST("/logout", s.logout)
+	// A one-time password-reset link made by an admin (accounts.go).
+	e.GET("/reset-password/:token", s.showResetPasswordPage)
+	e.POST("/reset-password/:token", s.resetPassword)
+
+	// My account: every role may change its own password, sessions and MFA.
+	acct := e.Group("/account", s.requireSignedIn)
+	acct.GET("", s.showMyAccountPage)
+	acct.POST("/password", s.changeMyPassword)
+	acct.POST("/sessions/end-all", s.endMySessions)
+	acct.POST("/sessions/:key/end", s.endMySession)
+
+	// Self service: every signed-in account, auditors included, manages
+	// its own API tokens (admins see and revoke everyone's).
+	me := e.Group("", s.requireSignedIn)
+	me.GET("/tokens", s.showTokensPage)
+	me.POST("/tokens", s.createToken)
+	me.POST("/tokens/:id/revoke", s.revokeToken)
 
 	// Signed in (admins and auditors; auditors read only).
 	a := e.Group("", s.requireLogin)
@@ -64,7 +83,22 @@ func (s *Server) routes() {
 	a.GET("/settings", s.showSettingsPage)
 	a.POST("/settings", s.updateSettings)
 	a.POST("/settings/toggle", s.toggleSetting)
+	a.GET("/settings/alerts", s.showAlertsPage)
+	a.POST("/settings/alerts", s.updateAlerts)
+	a.POST("/settings/alerts/test", s.testAlerts)
 	a.GET("/audit", s.showAuditPage)
+
+	// Console accounts (admins only).
+	a.GET("/accounts", s.showAccountsPage, s.requireAdmin)
+	a.POST("/accounts", s.createAccount)
+	a.GET("/accounts/:id", s.showAccountPage, s.requireAdmin)
+	a.POST("/accounts/:id/disable", s.disableAccount)
+	a.POST("/accounts/:id/enable", s.enableAccount)
+	a.POST("/accounts/:id/delete", s.deleteAccount)
+	a.POST("/accounts/:id/role", s.setAccountRole)
+	a.POST("/accounts/:id/reset-password", s.resetAccountPassword)
+	a.POST("/accounts/:id/sessions/end", s.endAccountSessions)
+	a.POST("/accounts/:id/mfa/reset", s.resetAccountMFA)
 
 	// Sources and mappings (directory).
 	a.GET("/sources", s.showSourcesPage)
@@ -119,4 +153,7 @@ func (s *Server) routes() {
 	a.POST("/products/:id/retry", s.retryProduct)
 	a.POST("/products/:id/attention", s.resolveAttention)
 	a.POST("/products/:id/sync-all", s.syncProduct)
+
+	// JSON API (web/api_*.go): token or session; admins change, auditors read.
+	s.apiRoutes(e.Group("/api/v1", s.apiAuth))
 }

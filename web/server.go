@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,12 +58,17 @@ type Deps struct {
 	// Scheduler runs the periodic refresh (dashboard_schedule.go); nil =
 	// the pages show the schedule from the database and "Run now" is 503.
 	Scheduler Scheduler
+	// Alerts sends the "Send test" alert (alert_handlers.go); nil = 503.
+	Alerts Alerts
 
 	// SetupToken, when not empty and no admin exists, lets /setup?token=…
-	// create the first admin once.
+	// create the first admin once, within SetupTokenTTL of New.
 	SetupToken string
 	// Now is the clock (tests pass a fake one); nil = time.Now.
 	Now func() time.Time
+	// PasswordParams are the argon2id costs of new hashes; nil = the
+	// defaults (tests pass cheap ones; checks read them from the hash).
+	PasswordParams *auth.Params
 }
 
 // Server is the console. Create it with New; it serves through Handler.
@@ -75,22 +79,28 @@ type Server struct {
 	cfg      *config.Config
 	registry *prometheus.Registry
 	metrics  *httpMetrics
-	sessions *sessions.CookieStore
+	sessions *dbSessionStore
 	now      func() time.Time
 
 	syncer    Syncer
 	directory Directory
 	products  Products
 	scheduler Scheduler
+	alerts    Alerts
 
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
+	hashParams  auth.Params // argon2id cost of new password hashes
 	// passwordSlots bounds concurrent argon2id checks (64 MiB each), so a
 	// burst of sign-ins cannot exhaust memory.
 	passwordSlots chan struct{}
 
-	setupMu    sync.Mutex
-	setupToken string // "" once used or when not offered
+	// uploads are the routes allowed a larger body (AllowUpload, limits.go).
+	uploads map[string]uploadRoute
+
+	setupMu     sync.Mutex
+	setupToken  string    // "" once used or when not offered
+	setupIssued time.Time // the token works for SetupTokenTTL from here
 }
 
 // New builds the server and registers every route. It fails when a
@@ -119,16 +129,22 @@ func New(d Deps) (*Server, error) {
 		directory:   d.Directory,
 		products:    d.Products,
 		scheduler:   d.Scheduler,
+		alerts:      d.Alerts,
 		loginByUser: auth.NewLimiter(d.Config.LoginMaxFailures, d.Config.LoginWindow, d.Now),
 		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
 		setupToken:  d.SetupToken,
 	}
+	s.setupIssued = s.now()
 	s.passwordSlots = make(chan struct{}, 4)
+	s.hashParams = auth.DefaultParams()
+	if d.PasswordParams != nil {
+		s.hashParams = *d.PasswordParams
+	}
 	var err error
 	if s.metrics, err = newHTTPMetrics(d.Metrics); err != nil {
 		return nil, err
 	}
-	s.sessions = newSessionStore(d.Config)
+	s.sessions = newSessionStore(d.Config, d.Store, d.Now)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -136,6 +152,15 @@ func New(d Deps) (*Server, error) {
 	// X-Forwarded-For must be configured explicitly, so the rate limit per
 	// IP cannot be dodged with a forged header.
 	s.echo.IPExtractor = echo.ExtractIPDirect()
+	if len(d.Config.TrustedProxies) > 0 {
+		// Only these peers may name the client in X-Forwarded-For; the
+		// rightmost address not among them is the client.
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range d.Config.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		s.echo.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	s.routes()
 	return s, nil
 }
