@@ -169,7 +169,7 @@ func TestSaveProductDuringSyncAllResumesAtOnce(t *testing.T) {
 			time.Sleep(2 * time.Millisecond) // a provider that takes its time
 			return false
 		})
-		const n = 1500
+		const n = 1000
 		storetest.Seed(t, s, n, 0)
 		p := &model.Product{Name: "Busy", Kind: model.ProductSCIM, BaseURL: srv.URL, Secret: "tok", AllUsers: true, Enabled: true, MaxConcurrency: 4}
 		if err := s.CreateProduct(ctx(), p); err != nil {
@@ -202,7 +202,7 @@ func TestSaveProductDuringSyncAllResumesAtOnce(t *testing.T) {
 		if resumed > time.Second {
 			t.Errorf("deliveries resumed %v after the save, want under 1 s", resumed)
 		}
-		eventually(t, "all delivered", func() bool { return pending(t, s, p.ID).Pending == 0 })
+		eventuallyWithin(t, 2*time.Minute, "all delivered", func() bool { return pending(t, s, p.ID).Pending == 0 })
 		active, _, err := s.ListUsers(ctx(), model.UserFilter{Status: model.StatusActive})
 		if err != nil {
 			t.Fatal(err)
