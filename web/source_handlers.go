@@ -295,9 +295,9 @@ func (s *Server) testSource(ctx context.Context, src *model.Source) pages.Source
 	res, err := t.Test(ctx, src)
 	if err != nil {
 		s.log.Info("source test failed", "source", src.Name, "err", err)
-		return pages.SourceTest{Users: res.Users, Groups: res.Groups, Message: model.ErrorMessage(err)}
+		return pages.SourceTest{Users: res.Users, Groups: res.Groups, Message: model.ErrorMessage(err), Warnings: res.Warnings}
 	}
-	return pages.SourceTest{OK: true, Users: res.Users, Groups: res.Groups}
+	return pages.SourceTest{OK: true, Users: res.Users, Groups: res.Groups, Warnings: res.Warnings}
 }
 
 func firstFieldError(f map[string]string) string {

@@ -229,6 +229,7 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 	if err != nil {
 		return nil, err
 	}
+	m.now = c.now()
 	users := make([]model.DirUser, 0, 1024)
 	err = s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
 		users = append(users, model.DirUser{})
