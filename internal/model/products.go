@@ -62,6 +62,7 @@ type DeliveryOutcome struct {
 	Skipped bool
 }
 
+<<<<<<< HEAD
 // ProductService manages products and their outbox for the console.
 type ProductService interface {
 	ListProducts(ctx context.Context) ([]Product, error)
@@ -87,6 +88,8 @@ type ProductService interface {
 	ResolveAttention(ctx context.Context, productID int64, userIDs []int64, drop bool) (int, error)
 }
 
+=======
+>>>>>>> main
 // OutboxService is what the product dispatcher needs from the store.
 type OutboxService interface {
 	ListProducts(ctx context.Context) ([]Product, error)
