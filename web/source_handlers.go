@@ -88,6 +88,7 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 		f["urls"] = "at least one ldap:// or ldaps:// URL is required"
 	}
 	src.StartTLS = c.FormValue("start_tls") == "on"
+	src.PrimaryGroups = c.FormValue("primary_groups") == "on"
 	src.CACert = strings.TrimSpace(c.FormValue("ca_cert"))
 	src.ServerName = val("server_name")
 	src.BindDN = val("bind_dn")

@@ -657,6 +657,10 @@ func sourceFields(f SourceForm, isNew, ro bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
+		templ_7745c5c3_Err = components.CheckboxField(components.Field{Name: "primary_groups", Label: "Count primary groups (Active Directory primaryGroupID, e.g. Domain Users)", Value: onOff(f.Source.PrimaryGroups), Error: fieldErr(f.Errors, "primary_groups"), ReadOnly: ro}).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
 		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "</fieldset><fieldset data-testid=\"source-attribute-map\"><legend>Attribute map</legend>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
