@@ -7,7 +7,7 @@ TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd
 # npm packages of the third-party SCIM test server (internal/products/scimmytest).
 SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
-.PHONY: run build test test-deps check generate bench clean
+.PHONY: run build test test-deps check generate bench clean fuzz fuzz-short
 
 run: build
 	@mkdir -p var
@@ -54,6 +54,22 @@ check:
 
 test: test-deps check
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz-short
+
+# Go native fuzz targets as package:FuzzName (seed corpora in each
+# package's testdata/fuzz). fuzz-short runs each for FUZZTIME (3 s, part of
+# make test); make fuzz runs each for a minute.
+FUZZ_TARGETS += ./internal/directory:FuzzParseDisabled ./internal/directory:FuzzMemberValue ./internal/directory:FuzzFilterBuilding
+FUZZTIME ?= 3s
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" >/dev/null || \
+	  { $(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; exit 1; }; \
+	done
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-short FUZZTIME=60s
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./...
