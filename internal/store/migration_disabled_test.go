@@ -64,3 +64,19 @@ func TestMigrationDisabledExpression(t *testing.T) {
 		}
 	})
 }
+
+// A disabled flag that does not parse is refused by the store (the API
+// and the console alike), with the field named.
+func TestSourceDisabledFlagValidated(t *testing.T) {
+	st := storetest.Open(t, store.DialectSQLite)
+	src := model.DefaultSource(model.SourceOpenLDAP)
+	src.Name, src.URLs, src.UserBaseDN = "x", []string{"ldap://127.0.0.1:1"}, "dc=x"
+	src.Attributes.Disabled = "locked(pwdAccountLockedTime, soon)"
+	err := st.CreateSource(model.WithActor(ctxT(), "admin1"), &src)
+	if model.ErrorCode(err) != model.EINVALID || !strings.Contains(model.ErrorFields(err)["attributes.disabled"], "duration") {
+		t.Fatalf("err = %v", err)
+	}
+	if list, _ := st.ListSources(ctxT()); len(list) != 0 {
+		t.Errorf("%d sources stored", len(list))
+	}
+}
