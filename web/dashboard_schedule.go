@@ -154,4 +154,3 @@ func (s *Server) settingsSchedule(c echo.Context) templ.Component {
 	}
 	return pages.NextRefresh(in)
 }
-
