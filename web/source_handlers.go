@@ -88,6 +88,7 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 		f["urls"] = "at least one ldap:// or ldaps:// URL is required"
 	}
 	src.StartTLS = c.FormValue("start_tls") == "on"
+	src.PrimaryGroups = c.FormValue("primary_groups") == "on"
 	src.CACert = strings.TrimSpace(c.FormValue("ca_cert"))
 	src.ServerName = val("server_name")
 	src.BindDN = val("bind_dn")
@@ -295,9 +296,9 @@ func (s *Server) testSource(ctx context.Context, src *model.Source) pages.Source
 	res, err := t.Test(ctx, src)
 	if err != nil {
 		s.log.Info("source test failed", "source", src.Name, "err", err)
-		return pages.SourceTest{Users: res.Users, Groups: res.Groups, Message: model.ErrorMessage(err)}
+		return pages.SourceTest{Users: res.Users, Groups: res.Groups, Message: model.ErrorMessage(err), Warnings: res.Warnings}
 	}
-	return pages.SourceTest{OK: true, Users: res.Users, Groups: res.Groups}
+	return pages.SourceTest{OK: true, Users: res.Users, Groups: res.Groups, Warnings: res.Warnings}
 }
 
 func firstFieldError(f map[string]string) string {
