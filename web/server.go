@@ -69,6 +69,9 @@ type Deps struct {
 	// PasswordParams are the argon2id costs of new hashes; nil = the
 	// defaults (tests pass cheap ones; checks read them from the hash).
 	PasswordParams *auth.Params
+	// PasswordHashing bounds concurrent argon2id work (internal/auth
+	// Gate); nil = auth.NewGate's defaults (half the CPUs).
+	PasswordHashing *auth.Gate
 }
 
 // Server is the console. Create it with New; it serves through Handler.
@@ -91,9 +94,9 @@ type Server struct {
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
 	hashParams  auth.Params // argon2id cost of new password hashes
-	// passwordSlots bounds concurrent argon2id checks (64 MiB each), so a
-	// burst of sign-ins cannot exhaust memory.
-	passwordSlots chan struct{}
+	// hashing bounds concurrent argon2id work (64 MiB and two cores
+	// each), so a burst of sign-ins cannot exhaust memory or starve pages.
+	hashing *auth.Gate
 
 	// uploads are the routes allowed a larger body (AllowUpload, limits.go).
 	uploads map[string]uploadRoute
@@ -135,7 +138,10 @@ func New(d Deps) (*Server, error) {
 		setupToken:  d.SetupToken,
 	}
 	s.setupIssued = s.now()
-	s.passwordSlots = make(chan struct{}, 4)
+	s.hashing = d.PasswordHashing
+	if s.hashing == nil {
+		s.hashing = auth.NewGate(0, 0, 0)
+	}
 	s.hashParams = auth.DefaultParams()
 	if d.PasswordParams != nil {
 		s.hashParams = *d.PasswordParams
