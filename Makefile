@@ -2,8 +2,10 @@
 GO       ?= go
 BIN      := bin/idsync
 PKGS     := ./...
-# apt packages the test suite needs (real OpenLDAP and headless Chromium).
-TEST_DEBS := slapd ldap-utils chromium
+# apt packages the test suite needs (real OpenLDAP, headless Chromium, an SMTP server).
+TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd
+# npm packages of the third-party SCIM test server (internal/products/scimmytest).
+SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
 .PHONY: run build test test-deps check generate bench clean
 
@@ -24,6 +26,7 @@ test-deps:
 	command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$$missing slapd"; \
 	command -v ldapsearch >/dev/null 2>&1 || missing="$$missing ldap-utils"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -33,6 +36,11 @@ test-deps:
 	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
 	  echo "starting PostgreSQL"; \
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+	fi
+	@if command -v npm >/dev/null 2>&1 && ! cmp -s internal/products/scimmytest/package-lock.json $(SCIMMY_DIR)/package-lock.json; then \
+	  echo "installing scimmy into $(SCIMMY_DIR)"; mkdir -p $(SCIMMY_DIR) && \
+	  cp internal/products/scimmytest/package.json internal/products/scimmytest/package-lock.json $(SCIMMY_DIR)/ && \
+	  (cd $(SCIMMY_DIR) && npm ci --no-audit --no-fund --loglevel=error >/dev/null); \
 	fi
 
 # check: formatting, vet and generated templates must be clean.

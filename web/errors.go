@@ -21,6 +21,9 @@ var errorStatus = map[string]int{
 	model.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	model.ERATELIMIT:    http.StatusTooManyRequests,
 	model.EINTERNAL:     http.StatusInternalServerError,
+	model.EBADREQUEST:   http.StatusBadRequest,
+	model.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	model.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 }
 
 // ErrorStatus returns the HTTP status for err (500 for anything that is
@@ -40,6 +43,7 @@ var errorHeadings = map[int]string{
 	http.StatusMethodNotAllowed:      "Not allowed",
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusUnsupportedMediaType:  "Not accepted",
 	http.StatusUnprocessableEntity:   "Please check your input",
 	http.StatusTooManyRequests:       "Too many attempts",
 	http.StatusServiceUnavailable:    "Unavailable",
@@ -51,6 +55,10 @@ var errorHeadings = map[int]string{
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		s.log.Error("web: error after response started", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		return
+	}
+	if isAPIPath(c) {
+		s.apiError(err, c)
 		return
 	}
 	status, msg := http.StatusInternalServerError, "An internal error occurred. It has been logged."

@@ -41,8 +41,9 @@ func newHTTPMetrics(reg *prometheus.Registry) (*httpMetrics, error) {
 }
 
 // observe records metrics and a log line for every request. The route
-// label is the registered template (/users/:id), never the raw path, so
-// the number of series stays bounded.
+// label is the registered template (/users/:id), never the raw path, and
+// a method outside the standard ones is "other", so the number of series
+// stays bounded whatever clients send.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -57,8 +58,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		d := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(route, c.Request().Method).Observe(d.Seconds())
+		method := methodLabel(c.Request().Method)
+		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(route, method).Observe(d.Seconds())
 		level := s.log.Info
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/static/*" {
 			level = s.log.Debug
@@ -67,7 +69,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if a := currentAdmin(c); a != nil {
 			user = a.Username
 		}
-		level("http", "method", c.Request().Method, "route", route, "path", c.Request().URL.Path,
+		level("http", "method", method, "route", route, "path", c.Request().URL.Path,
 			"status", status, "duration_ms", float64(d.Microseconds())/1000, "bytes", c.Response().Size,
 			"ip", c.RealIP(), "admin", user)
 		return nil

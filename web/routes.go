@@ -7,7 +7,9 @@ package web
 // each new route automatically.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.loadSession, s.checkCSRF)
+	// limitBody runs before anything reads a body (checkCSRF parses forms);
+	// routes that take more than DefaultBodyLimit say so with AllowUpload.
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.limitBody, s.loadSession, s.checkCSRF)
 
 	// Public: operations, static files, sign-in and first-admin setup.
 	e.GET("/healthz", s.healthz)
@@ -20,6 +22,13 @@ func (s *Server) routes() {
 	e.POST("/setup", s.setup)
 	// Signing out needs no role, only the CSRF token (an auditor may sign out).
 	e.POST("/logout", s.logout)
+
+	// Self service: every signed-in account, auditors included, manages
+	// its own API tokens (admins see and revoke everyone's).
+	me := e.Group("", s.requireSignedIn)
+	me.GET("/tokens", s.showTokensPage)
+	me.POST("/tokens", s.createToken)
+	me.POST("/tokens/:id/revoke", s.revokeToken)
 
 	// Signed in (admins and auditors; auditors read only).
 	a := e.Group("", s.requireLogin)
@@ -64,6 +73,9 @@ func (s *Server) routes() {
 	a.GET("/settings", s.showSettingsPage)
 	a.POST("/settings", s.updateSettings)
 	a.POST("/settings/toggle", s.toggleSetting)
+	a.GET("/settings/alerts", s.showAlertsPage)
+	a.POST("/settings/alerts", s.updateAlerts)
+	a.POST("/settings/alerts/test", s.testAlerts)
 	a.GET("/audit", s.showAuditPage)
 
 	// Sources and mappings (directory).
@@ -118,4 +130,7 @@ func (s *Server) routes() {
 	a.POST("/products/:id/test", s.testProduct)
 	a.POST("/products/:id/retry", s.retryProduct)
 	a.POST("/products/:id/sync-all", s.syncProduct)
+
+	// JSON API (web/api_*.go): token or session; admins change, auditors read.
+	s.apiRoutes(e.Group("/api/v1", s.apiAuth))
 }

@@ -59,9 +59,11 @@ type Deps struct {
 	// Scheduler runs the periodic refresh (dashboard_schedule.go); nil =
 	// the pages show the schedule from the database and "Run now" is 503.
 	Scheduler Scheduler
+	// Alerts sends the "Send test" alert (alert_handlers.go); nil = 503.
+	Alerts Alerts
 
 	// SetupToken, when not empty and no admin exists, lets /setup?token=…
-	// create the first admin once.
+	// create the first admin once, within SetupTokenTTL of New.
 	SetupToken string
 	// Now is the clock (tests pass a fake one); nil = time.Now.
 	Now func() time.Time
@@ -82,6 +84,7 @@ type Server struct {
 	directory Directory
 	products  Products
 	scheduler Scheduler
+	alerts    Alerts
 
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
@@ -89,8 +92,12 @@ type Server struct {
 	// burst of sign-ins cannot exhaust memory.
 	passwordSlots chan struct{}
 
-	setupMu    sync.Mutex
-	setupToken string // "" once used or when not offered
+	// uploads are the routes allowed a larger body (AllowUpload, limits.go).
+	uploads map[string]uploadRoute
+
+	setupMu     sync.Mutex
+	setupToken  string    // "" once used or when not offered
+	setupIssued time.Time // the token works for SetupTokenTTL from here
 }
 
 // New builds the server and registers every route. It fails when a
@@ -119,10 +126,12 @@ func New(d Deps) (*Server, error) {
 		directory:   d.Directory,
 		products:    d.Products,
 		scheduler:   d.Scheduler,
+		alerts:      d.Alerts,
 		loginByUser: auth.NewLimiter(d.Config.LoginMaxFailures, d.Config.LoginWindow, d.Now),
 		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
 		setupToken:  d.SetupToken,
 	}
+	s.setupIssued = s.now()
 	s.passwordSlots = make(chan struct{}, 4)
 	var err error
 	if s.metrics, err = newHTTPMetrics(d.Metrics); err != nil {

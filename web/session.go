@@ -67,6 +67,9 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			// database read per request.
 			return next(c)
 		}
+		if isTokenRequest(c) {
+			return next(c) // apiAuth authenticates it; no cookie
+		}
 		r := c.Request()
 		sess, err := s.sessions.New(r, SessionCookie)
 		if err != nil {

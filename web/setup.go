@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,13 +14,27 @@ import (
 	"github.com/idsync/idsync/templates/pages"
 )
 
-const setupInvalid = "This setup link is not valid. Use the one-time link printed in the server log when idsync started."
+const (
+	setupInvalid = "This setup link is not valid. Use the one-time link idsync printed on its standard output when it started."
+	setupExpired = "This setup link has expired: it works for one hour after idsync starts. Restart idsync to print a new one."
+)
 
-// setupOpen reports whether token is the unused setup token.
-func (s *Server) setupOpen(token string) bool {
+// SetupTokenTTL is how long the first-admin setup link works after the
+// server starts; every start prints a new one while no admin exists.
+const SetupTokenTTL = time.Hour
+
+// setupOpen returns "" when token is the unused, unexpired setup token,
+// else the message to show.
+func (s *Server) setupOpen(token string) string {
 	s.setupMu.Lock()
 	defer s.setupMu.Unlock()
-	return s.setupToken != "" && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.setupToken)) == 1
+	if s.setupToken == "" || token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.setupToken)) != 1 {
+		return setupInvalid
+	}
+	if s.now().Sub(s.setupIssued) >= SetupTokenTTL {
+		return setupExpired
+	}
+	return ""
 }
 
 // showSetupPage is GET /setup?token=…: the one-time first-admin form.
@@ -32,8 +47,8 @@ func (s *Server) showSetupPage(c echo.Context) error {
 		return s.renderTitled(c, http.StatusGone, "Setup", pages.SetupClosed("Setup is done: an administrator exists. Sign in instead."))
 	}
 	token := c.QueryParam("token")
-	if !s.setupOpen(token) {
-		return s.renderTitled(c, http.StatusForbidden, "Setup", pages.SetupClosed(setupInvalid))
+	if msg := s.setupOpen(token); msg != "" {
+		return s.renderTitled(c, http.StatusForbidden, "Setup", pages.SetupClosed(msg))
 	}
 	return s.renderTitled(c, http.StatusOK, "Setup", pages.Setup(pages.SetupForm{CSRF: s.csrfToken(c), Token: token}))
 }
@@ -41,8 +56,8 @@ func (s *Server) showSetupPage(c echo.Context) error {
 // setup is POST /setup: creates the first admin, once, and signs them in.
 func (s *Server) setup(c echo.Context) error {
 	token := c.FormValue("token")
-	if !s.setupOpen(token) {
-		return s.renderTitled(c, http.StatusForbidden, "Setup", pages.SetupClosed(setupInvalid))
+	if msg := s.setupOpen(token); msg != "" {
+		return s.renderTitled(c, http.StatusForbidden, "Setup", pages.SetupClosed(msg))
 	}
 	username := strings.TrimSpace(c.FormValue("username"))
 	password := c.FormValue("password")

@@ -98,7 +98,10 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 	src.GroupFilter = val("group_filter")
 	src.MemberAttr = val("member_attr")
 	src.Enabled = c.FormValue("enabled") == "on"
-	for _, name := range []string{"bind_dn", "user_base_dn", "group_base_dn"} {
+	if err := directory.ValidateBindName(src.BindDN); err != nil {
+		f["bind_dn"] = err.Error()
+	}
+	for _, name := range []string{"user_base_dn", "group_base_dn"} {
 		if v := val(name); v != "" {
 			if _, err := ldap.ParseDN(v); err != nil {
 				f[name] = "is not a valid DN"
@@ -134,10 +137,18 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 		}
 	}
 	for name, v := range map[string]string{"attributes.external_id": src.Attributes.ExternalID, "attributes.username": src.Attributes.Username,
-		"attributes.email": src.Attributes.Email, "attributes.display_name": src.Attributes.DisplayName, "attributes.disabled": src.Attributes.Disabled, "member_attr": src.MemberAttr} {
+		"attributes.email": src.Attributes.Email, "attributes.display_name": src.Attributes.DisplayName} {
 		if strings.ContainsAny(v, "()=*,\\ ") {
 			f[name] = "must be an attribute name"
 		}
+	}
+	for _, a := range strings.Split(src.MemberAttr, ",") {
+		if strings.ContainsAny(strings.TrimSpace(a), "()=*\\ ") {
+			f["member_attr"] = "must be attribute names separated by commas (member, uniqueMember, memberUid)"
+		}
+	}
+	if _, err := directory.ParseDisabled(src.Attributes.Disabled); err != nil {
+		f["attributes.disabled"] = "does not parse: " + err.Error()
 	}
 	return f
 }
@@ -245,7 +256,8 @@ func (s *Server) testSavedSource(c echo.Context) error {
 }
 
 // testSourceForm tests the values typed in the form, before saving. When
-// editing and the password field is empty, the stored password is used.
+// editing and the password field is empty, the stored password is used,
+// but only towards the URLs and bind name it was stored for.
 func (s *Server) testSourceForm(c echo.Context) error {
 	ctx := c.Request().Context()
 	attrs, err := s.store.ListAttributes(ctx)
@@ -260,12 +272,15 @@ func (s *Server) testSourceForm(c echo.Context) error {
 		}
 		src = *old
 	}
-	stored := src.BindPassword
+	saved := src
 	if fields := sourceFromForm(c, &src, attrs); len(fields) > 0 {
 		return s.render(c, http.StatusOK, pages.SourceTestResult(pages.SourceTest{Message: "Fix the form first: " + firstFieldError(fields)}))
 	}
-	if src.BindPassword == "" {
-		src.BindPassword = stored
+	if src.BindPassword == "" && saved.BindPassword != "" {
+		if !model.SourceSecretReusable(&saved, &src) {
+			return s.render(c, http.StatusOK, pages.SourceTestResult(pages.SourceTest{Message: model.MsgBindPasswordAgain}))
+		}
+		src.BindPassword = saved.BindPassword
 	}
 	return s.render(c, http.StatusOK, pages.SourceTestResult(s.testSource(ctx, &src)))
 }

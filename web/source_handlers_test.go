@@ -67,6 +67,9 @@ func TestSources(t *testing.T) {
 		{"no URL", "urls", func(v url.Values) { v.Set("urls", " \n ") }},
 		{"bad filter", "user_filter", func(v url.Values) { v.Set("user_filter", "(uid=a") }},
 		{"bad DN", "user_base_dn", func(v url.Values) { v.Set("user_base_dn", "not a dn") }},
+		{"UPN with no realm", "bind_dn", func(v url.Values) { v.Set("bind_dn", "reader@") }},
+		{"DOMAIN\\ with no user", "bind_dn", func(v url.Values) { v.Set("bind_dn", `EXAMPLE\`) }},
+		{"bind name of no known form", "bind_dn", func(v url.Values) { v.Set("bind_dn", "reader") }},
 		{"bad page size", "page_size", func(v url.Values) { v.Set("page_size", "0") }},
 		{"bad timeout", "timeout", func(v url.Values) { v.Set("timeout", "abc") }},
 		{"missing name", "name", func(v url.Values) { v.Set("name", "") }},
@@ -104,6 +107,25 @@ func TestSources(t *testing.T) {
 		}
 		if got.BindPassword != good.BindPassword || got.UserBaseDN != good.UserBaseDN || got.Attributes.Enterprise[model.AttrCostCenter] != "departmentNumber" || got.PageSize != 100 {
 			t.Errorf("stored source = %+v", got)
+		}
+	})
+
+	t.Run("UPN and DOMAIN\\user bind names are accepted", func(t *testing.T) {
+		for i, name := range []string{"reader@example.test", `EXAMPLE\reader`} {
+			src := good
+			src.Name = "bind-form-" + objIDStr(int64(i))
+			src.BindDN = name
+			if r := c.post("/sources", sourceForm(csrf, src)); r.status != http.StatusSeeOther {
+				t.Errorf("%q: status %d", name, r.status)
+			}
+		}
+		list, _ := e.st.ListSources(ctx)
+		for _, s := range list {
+			if strings.HasPrefix(s.Name, "bind-form-") {
+				if err := e.st.DeleteSource(ctx, s.ID); err != nil {
+					t.Error(err)
+				}
+			}
 		}
 	})
 

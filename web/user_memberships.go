@@ -37,7 +37,8 @@ func (s *Server) userSideError(c echo.Context, u *model.User, err error) error {
 }
 
 // setUserServiceGroup places a user in the chosen service group (0 = none),
-// replacing their manual membership. Synced memberships are left to sync.
+// replacing their manual membership, in one store change (the API makes
+// the same call). Synced memberships are left to sync.
 func (s *Server) setUserServiceGroup(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, err := objParseID(c, "id")
@@ -52,60 +53,13 @@ func (s *Server) setUserServiceGroup(c echo.Context) error {
 	if err != nil || gid < 0 {
 		return s.userSideError(c, u, model.Errorf(model.EINVALID, "Choose a service group."))
 	}
-	if gid != 0 {
-		if _, err := s.store.GetServiceGroup(ctx, gid); err != nil {
-			return s.userSideError(c, u, err)
-		}
-	}
-	groups, ms, err := s.store.UserServiceGroups(ctx, id)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if !m.Manual {
-			return s.userSideError(c, u, model.Errorf(model.ECONFLICT, "This user's service group is set by directory sync; change the group mapping instead."))
-		}
-	}
-	var removed []int64
-	for _, g := range groups {
-		if g.ID == gid {
-			continue
-		}
-		if err := s.store.RemoveServiceGroupMember(ctx, g.ID, id); err != nil {
-			return s.userSideError(c, u, s.restoreServiceGroups(c, id, removed, err))
-		}
-		removed = append(removed, g.ID)
-	}
-	if gid != 0 && !isMemberOf(groups, gid) {
-		if err := s.store.AddServiceGroupMember(ctx, gid, id); err != nil {
-			return s.userSideError(c, u, s.restoreServiceGroups(c, id, removed, err))
-		}
+	if err := s.store.SetUserServiceGroup(ctx, id, gid); err != nil {
+		return s.userSideError(c, u, err)
 	}
 	if err := s.flash(c, "Service group saved."); err != nil {
 		return err
 	}
 	return redirect(c, "/users/"+objIDStr(id))
-}
-
-// restoreServiceGroups puts back memberships removed before a failed
-// change, so a refused change leaves the user as they were; it returns
-// cause.
-func (s *Server) restoreServiceGroups(c echo.Context, userID int64, groupIDs []int64, cause error) error {
-	for _, g := range groupIDs {
-		if err := s.store.AddServiceGroupMember(c.Request().Context(), g, userID); err != nil {
-			s.log.Error("web: restore service group membership", "user", userID, "group", g, "err", err)
-		}
-	}
-	return cause
-}
-
-func isMemberOf(gs []model.ServiceGroup, id int64) bool {
-	for _, g := range gs {
-		if g.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // addUserProfile adds the user to a profile as a manual member.

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/store"
 	"github.com/idsync/idsync/templates/pages"
 )
 
@@ -37,11 +39,22 @@ func (s *Server) updateUser(c echo.Context) error {
 	}
 	u.Status = model.UserStatus(c.FormValue("status"))
 	u.AccountType = model.AccountType(c.FormValue("account_type"))
-	if u.Status != old.Status {
-		// An admin's choice: sync must not undo it as its own.
-		u.DisabledBySync = false
+	// The same change path as the API: only the fields the form offers.
+	ch := store.UserChange{ID: id, Status: &u.Status, AccountType: &u.AccountType}
+	if !old.Managed() {
+		ch.Username, ch.Email, ch.DisplayName = &u.Username, &u.Email, &u.DisplayName
+		ch.Attributes = u.Attributes.Clone()
+		for k := range old.Attributes {
+			if _, ok := ch.Attributes[k]; !ok {
+				ch.Attributes[k] = "" // cleared in the form
+			}
+		}
 	}
-	if err := s.store.UpdateUser(ctx, &u); err != nil {
+	err = s.applyOneUserChange(ctx, ch)
+	if err == nil {
+		u.Username = strings.TrimSpace(u.Username)
+	}
+	if err != nil {
 		fields, msg, err := objFormError(err)
 		if err != nil {
 			return err
@@ -58,4 +71,14 @@ func (s *Server) updateUser(c echo.Context) error {
 		return err
 	}
 	return redirect(c, "/users/"+objIDStr(u.ID))
+}
+
+// applyOneUserChange applies one user change all-or-nothing (the console's
+// forms and the API's single-object writes), returning its refusal.
+func (s *Server) applyOneUserChange(ctx context.Context, ch store.UserChange) error {
+	res, err := s.store.ApplyUserChanges(ctx, []store.UserChange{ch}, false)
+	if err != nil {
+		return err
+	}
+	return res[0].Err
 }

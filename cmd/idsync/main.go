@@ -131,6 +131,7 @@ func (m *Main) loadConfig(name string, args []string, extra func(fs *flag.FlagSe
 	}
 	m.Config = cfg
 	m.Logger = cfg.NewLogger(m.Stderr)
+	cfg.WarnInsecureKeyFiles(m.Logger)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/idsync/idsync/internal/alerts"
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/products"
@@ -66,7 +67,16 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 
+	// Alerts (SPEC §13) poll the runs and the delivery log; every alert is
+	// claimed in the database, so replicas send each once.
+	notifier := alerts.New(m.Store, alerts.Options{
+		WebhookPolicy: products.URLPolicy{AllowLoopback: cfg.AllowLoopbackProducts},
+		PublicURL:     cfg.PublicURL,
+		Logger:        log,
+	})
+
 	srv, err := web.New(web.Deps{
+		Alerts:     notifier,
 		Products:   dispatcher,
 		Store:      m.Store,
 		Logger:     log,
@@ -89,8 +99,11 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	log.Info("serve: listening", "url", base)
 	if token != "" {
 		setup := base + "/setup?token=" + token
-		log.Info("serve: no administrator yet; open the one-time setup link", "url", setup)
-		fmt.Fprintf(m.Stdout, "\n  idsync is running. Create the first administrator at:\n\n    %s\n\n", setup)
+		// The token is a credential: it goes to standard output once and
+		// never into the structured log, which is often shipped elsewhere.
+		log.Info("serve: no administrator yet; the one-time setup link (valid one hour) is printed on standard output")
+		fmt.Fprintf(m.Stdout, "\n  idsync is running. Create the first administrator within one hour at:\n\n    %s\n\n"+
+			"  (Restart idsync for a new link if it expires.)\n\n", setup)
 	} else {
 		fmt.Fprintf(m.Stdout, "\n  idsync is running. Sign in at %s/login\n\n", base)
 	}
@@ -101,6 +114,12 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	go func() {
 		if err := dispatcher.Run(ctx); err != nil {
 			log.Error("serve: product delivery stopped", "err", err)
+		}
+	}()
+
+	go func() {
+		if err := notifier.Run(ctx); err != nil {
+			log.Error("serve: alerts stopped", "err", err)
 		}
 	}()
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,6 +45,29 @@ type Config struct {
 	ApplyBatchSize        int           // actions per apply transaction; 0 = the syncer's default
 	DeliveryLease         time.Duration // how long a replica's claim on product deliveries lasts
 	LoginWindow           time.Duration // sliding window of the login rate limit
+	// PublicURL is the console's address as admins reach it, for links in
+	// alerts; "" = links are relative.
+	PublicURL string
+	// KeyFiles are the key files read at start (secret, session, TLS);
+	// WarnInsecureKeyFiles checks their modes.
+	KeyFiles []string
+}
+
+// WarnInsecureKeyFiles logs a warning for every key file that users other
+// than its owner may read or write: whoever reads the secret key can open
+// every stored bind password and product token, and the session key
+// signs sessions. It changes nothing; idsync still starts.
+func (c *Config) WarnInsecureKeyFiles(log *slog.Logger) {
+	for _, f := range c.KeyFiles {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			log.Warn("config: key file is accessible by other users; run chmod 600 on it",
+				"file", f, "mode", fmt.Sprintf("%04o", mode))
+		}
+	}
 }
 
 // TLS reports whether the console serves HTTPS itself.
@@ -88,6 +112,7 @@ var options = []option{
 	{"session-max-age", "IDSYNC_SESSION_MAX_AGE", "12h", "how long a sign-in lasts"},
 	{"login-max-failures", "IDSYNC_LOGIN_MAX_FAILURES", "5", "failed sign-ins allowed per account and per IP within the window"},
 	{"login-window", "IDSYNC_LOGIN_WINDOW", "15m", "sliding window of the sign-in rate limit"},
+	{"public-url", "IDSYNC_PUBLIC_URL", "", "the console's address as admins reach it (links in alert messages), e.g. https://idsync.example.com"},
 	{"apply-batch-size", "IDSYNC_APPLY_BATCH_SIZE", "0", "actions one apply transaction executes (0 = 1000)"},
 	{"delivery-lease", "IDSYNC_DELIVERY_LEASE", "2m", "how long a replica's claim on product deliveries lasts; a stopped replica's claims are retried after it"},
 }
@@ -180,6 +205,11 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	if c.TLS() {
 		c.SecureCookie = true
 	}
+	if c.PublicURL = strings.TrimRight(get("public-url"), "/"); c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("config: --public-url: %q is not an http:// or https:// URL", c.PublicURL)
+		}
+	}
 	c.TimeZone = time.Local
 	if tz := get("timezone"); tz != "" {
 		if c.TimeZone, err = time.LoadLocation(tz); err != nil {
@@ -191,6 +221,21 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	}
 	if c.SessionKey, err = loadKey("session", get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")); err != nil {
 		return nil, err
+	}
+	for _, k := range []struct{ hexKey, file, def string }{
+		{get("secret-key"), get("secret-key-file"), filepath.Join(c.DataDir, "secret.key")},
+		{get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")},
+	} {
+		switch {
+		case k.hexKey != "":
+		case k.file != "":
+			c.KeyFiles = append(c.KeyFiles, k.file)
+		default:
+			c.KeyFiles = append(c.KeyFiles, k.def)
+		}
+	}
+	if c.TLSKey != "" {
+		c.KeyFiles = append(c.KeyFiles, c.TLSKey)
 	}
 	return c, nil
 }

@@ -177,3 +177,7 @@ func tlsConfig(src *model.Source) (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// ValidateBindName checks a bind name: a DN, a user principal name or
+// DOMAIN\user (see model.ValidateBindName).
+func ValidateBindName(name string) error { return model.ValidateBindName(name) }

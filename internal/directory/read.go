@@ -31,6 +31,7 @@ type slot struct {
 	battr []byte
 	kind  fieldKind
 	key   string // enterprise attribute key
+	di    int    // fDisabled: index into the expression's attributes
 }
 
 // userMapper turns user entries into DirUsers. It interns enterprise
@@ -42,11 +43,22 @@ type userMapper struct {
 	intern map[string]string
 	guid   bool // external id is AD's binary objectGUID
 	nEnt   int
+	// The disabled expression, the values of its attributes for the entry
+	// being mapped (reused), and the time it is evaluated at.
+	disabled *DisabledExpr
+	dvals    [][][]byte
+	now      time.Time
 }
 
-func newUserMapper(src *model.Source) *userMapper {
-	m := &userMapper{intern: map[string]string{}}
+// newUserMapper prepares the mapping of src's user entries; it fails only
+// when the disabled expression does not parse (a KindConfig error).
+func newUserMapper(src *model.Source) (*userMapper, error) {
+	m := &userMapper{intern: map[string]string{}, now: time.Now()}
 	a := src.Attributes
+	x, err := ParseDisabled(a.Disabled)
+	if err != nil {
+		return nil, newError(src, KindConfig, "", err, "the disabled flag %q does not parse: %v", a.Disabled, err)
+	}
 	add := func(attr string, k fieldKind, key string) {
 		attr = strings.TrimSpace(attr)
 		if attr == "" {
@@ -64,7 +76,14 @@ func newUserMapper(src *model.Source) *userMapper {
 	add(a.Username, fUsername, "")
 	add(a.Email, fEmail, "")
 	add(a.DisplayName, fDisplayName, "")
-	add(a.Disabled, fDisabled, "")
+	if x != nil {
+		m.disabled = x
+		m.dvals = make([][][]byte, len(x.Attrs))
+		for i, attr := range x.Attrs {
+			add(attr, fDisabled, "")
+			m.slots[len(m.slots)-1].di = i
+		}
+	}
 	keys := make([]string, 0, len(a.Enterprise))
 	for k := range a.Enterprise {
 		keys = append(keys, k)
@@ -77,7 +96,7 @@ func newUserMapper(src *model.Source) *userMapper {
 		}
 	}
 	m.guid = strings.EqualFold(a.ExternalID, "objectGUID")
-	return m
+	return m, nil
 }
 
 func (m *userMapper) internBytes(b []byte) string {
@@ -89,25 +108,13 @@ func (m *userMapper) internBytes(b []byte) string {
 	return s
 }
 
-// isDisabled interprets the disabled attribute: AD's userAccountControl
-// (bit 0x2), otherwise any value but false/0/no/off/"" means disabled (so a
-// present pwdAccountLockedTime counts).
-func isDisabled(attr, v string) bool {
-	if strings.EqualFold(attr, "userAccountControl") {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		return err == nil && n&0x2 != 0
-	}
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "false", "0", "no", "off":
-		return false
-	}
-	return true
-}
-
 // mapUser fills u from e. It fails when the entry has no external id or
 // username: skipping it would make the user look deleted.
 func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 	u.DN = string(e.dn)
+	for i := range m.dvals {
+		m.dvals[i] = m.dvals[i][:0]
+	}
 	for ai := range e.attrs {
 		at := &e.attrs[ai]
 		if len(at.vals) == 0 {
@@ -133,7 +140,7 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 			case fDisplayName:
 				u.DisplayName = string(v)
 			case fDisabled:
-				u.Disabled = isDisabled(s.attr, string(v))
+				m.dvals[s.di] = append(m.dvals[s.di], at.vals...)
 			case fEnterprise:
 				if u.Attributes == nil {
 					u.Attributes = make(model.Attributes, m.nEnt)
@@ -141,6 +148,9 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 				u.Attributes[s.key] = m.internBytes(v)
 			}
 		}
+	}
+	if m.disabled != nil {
+		u.Disabled = m.disabled.Eval(m.dvals, m.now)
 	}
 	if u.ExternalID == "" {
 		return fmt.Errorf("entry %q has no %s (external id)", u.DN, m.slots[0].attr)
@@ -215,9 +225,12 @@ func (c *Client) Read(ctx context.Context, src *model.Source) (*model.Snapshot, 
 }
 
 func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*model.Snapshot, error) {
-	m := newUserMapper(src)
+	m, err := newUserMapper(src)
+	if err != nil {
+		return nil, err
+	}
 	users := make([]model.DirUser, 0, 1024)
-	err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
+	err = s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
 		users = append(users, model.DirUser{})
 		if err := m.mapUser(e, &users[len(users)-1]); err != nil {
 			return newError(src, KindProtocol, s.url, nil, "user %v", err)
@@ -237,14 +250,29 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 			return nil, newError(src, KindProtocol, s.url, nil, "two entries share the external id %q (%s and %s)", snap.Users[i].ExternalID, snap.Users[i-1].DN, snap.Users[i].DN)
 		}
 	}
-	gb := newGroupBuilder(src, snap.Users)
+	_, uidAttrs := memberAttrs(src)
+	uidExact := len(uidAttrs) > 0 && s.memberUIDCaseExact(src)
+	gb := newGroupBuilder(src, snap.Users, uidExact)
 	if err := s.readGroups(ctx, src, gb); err != nil {
 		return nil, err
 	}
 	if ctx.Err() != nil {
 		return nil, classify(ctx, src, s.url, "read", ctx.Err())
 	}
-	snap.Groups = gb.finish()
+	cl := newUnmatchedClassifier(s, src, m)
+	cl.exact = uidExact
+	if uidExact {
+		cl.foldUID = make(map[string]string, len(snap.Users))
+		for i := range snap.Users {
+			cl.foldUID[strings.ToLower(snap.Users[i].Username)] = snap.Users[i].Username
+		}
+	}
+	if snap.Groups, err = gb.finish(ctx, cl); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, classify(ctx, src, s.url, "read", ctx.Err())
+	}
 	return snap, nil
 }
 
@@ -252,22 +280,38 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 // members are looked up without allocating; the rest (nested groups,
 // unknown values) are kept as strings until every group is known.
 type groupBuilder struct {
-	byUID   bool
-	userKey map[string]string // normalized DN or lower-case uid → external id
-	groups  []model.DirGroup
-	other   [][]string // per group: member values that are not users
+	byDN     map[string]string // normalized DN → external id
+	byUID    map[string]string // uid (lower-case unless uidExact) → external id
+	uidExact bool
+	groups   []model.DirGroup
+	other    [][]pendingMember // per group: member values that are not users
 }
 
-func newGroupBuilder(src *model.Source, users []model.DirUser) *groupBuilder {
-	gb := &groupBuilder{byUID: strings.EqualFold(strings.TrimSpace(src.MemberAttr), "memberUid"), userKey: make(map[string]string, len(users))}
+type pendingMember struct {
+	v   string
+	uid bool // from memberUid
+}
+
+func newGroupBuilder(src *model.Source, users []model.DirUser, uidExact bool) *groupBuilder {
+	_, uidAttrs := memberAttrs(src)
+	gb := &groupBuilder{byDN: make(map[string]string, len(users)), uidExact: uidExact}
+	if len(uidAttrs) > 0 {
+		gb.byUID = make(map[string]string, len(users))
+	}
 	for i := range users {
-		if gb.byUID {
-			gb.userKey[strings.ToLower(users[i].Username)] = users[i].ExternalID
-		} else {
-			gb.userKey[normDN(users[i].DN)] = users[i].ExternalID
+		gb.byDN[normDN(users[i].DN)] = users[i].ExternalID
+		if gb.byUID != nil {
+			gb.byUID[gb.uidKey(users[i].Username)] = users[i].ExternalID
 		}
 	}
 	return gb
+}
+
+func (gb *groupBuilder) uidKey(v string) string {
+	if gb.uidExact {
+		return v
+	}
+	return strings.ToLower(v)
 }
 
 func (gb *groupBuilder) add(dn, name string) int {
@@ -276,45 +320,57 @@ func (gb *groupBuilder) add(dn, name string) int {
 	return len(gb.groups) - 1
 }
 
-func (gb *groupBuilder) member(gi int, v []byte) {
+// member records value v of group gi; uid says it came from memberUid.
+func (gb *groupBuilder) member(gi int, v []byte, uid bool) {
 	if len(v) == 0 {
 		return
 	}
 	g := &gb.groups[gi]
-	if cleanKey(v) {
-		if id, ok := gb.userKey[string(v)]; ok {
+	if uid {
+		if id, ok := gb.byUID[gb.uidKey(string(v))]; ok {
 			g.Users = append(g.Users, id)
 			return
 		}
-	} else {
-		var k string
-		if gb.byUID {
-			k = strings.ToLower(string(v))
-		} else {
-			k = model.NormalizeDN(string(v))
-		}
-		if id, ok := gb.userKey[k]; ok {
+	} else if cleanKey(v) {
+		if id, ok := gb.byDN[string(v)]; ok {
 			g.Users = append(g.Users, id)
 			return
 		}
+		if id, ok := gb.byDN[memberKey(string(v))]; ok {
+			g.Users = append(g.Users, id)
+			return
+		}
+	} else if id, ok := gb.byDN[memberKey(string(v))]; ok {
+		g.Users = append(g.Users, id)
+		return
 	}
-	gb.other[gi] = append(gb.other[gi], string(v))
+	gb.other[gi] = append(gb.other[gi], pendingMember{string(v), uid})
 }
 
-func (gb *groupBuilder) finish() []model.DirGroup {
+// finish resolves nested groups and, with cl, finds why the remaining
+// values matched nothing.
+func (gb *groupBuilder) finish(ctx context.Context, cl *unmatchedClassifier) ([]model.DirGroup, error) {
 	groupDN := make(map[string]string, len(gb.groups))
-	if !gb.byUID {
-		for i := range gb.groups {
-			groupDN[normDN(gb.groups[i].DN)] = gb.groups[i].DN
-		}
+	for i := range gb.groups {
+		groupDN[normDN(gb.groups[i].DN)] = gb.groups[i].DN
 	}
 	for i := range gb.groups {
 		g := &gb.groups[i]
-		for _, v := range gb.other[i] {
-			if dn, ok := groupDN[normDN(v)]; ok {
-				g.Groups = append(g.Groups, dn)
-			} else {
-				g.Unresolved = append(g.Unresolved, v)
+		slices.SortFunc(gb.other[i], func(a, b pendingMember) int { return strings.Compare(a.v, b.v) })
+		for _, pm := range gb.other[i] {
+			if !pm.uid {
+				if dn, ok := groupDN[memberKey(pm.v)]; ok {
+					g.Groups = append(g.Groups, dn)
+					continue
+				}
+			}
+			g.Unresolved = append(g.Unresolved, pm.v)
+			if cl != nil {
+				um, err := cl.classify(ctx, pm.v, pm.uid)
+				if err != nil {
+					return nil, err
+				}
+				g.Unmatched = append(g.Unmatched, um)
 			}
 		}
 		gb.other[i] = nil
@@ -322,39 +378,66 @@ func (gb *groupBuilder) finish() []model.DirGroup {
 		g.Users = slices.Compact(g.Users)
 		slices.Sort(g.Groups)
 		g.Groups = slices.Compact(g.Groups)
-		slices.Sort(g.Unresolved)
 	}
 	slices.SortFunc(gb.groups, func(a, b model.DirGroup) int { return strings.Compare(a.DN, b.DN) })
-	return gb.groups
+	return gb.groups, nil
+}
+
+// memberAttrSet matches the membership attributes of a source (and their
+// ranged forms, "member;range=0-1499") in returned entries.
+type memberAttrSet struct {
+	names  [][]byte
+	ranges [][]byte // lower-case "attr;range="
+	uid    []bool
+}
+
+func newMemberAttrSet(attrs []string) *memberAttrSet {
+	ms := &memberAttrSet{}
+	for _, a := range attrs {
+		ms.names = append(ms.names, []byte(a))
+		ms.ranges = append(ms.ranges, []byte(strings.ToLower(a+";range=")))
+		ms.uid = append(ms.uid, isUIDAttr(a))
+	}
+	return ms
+}
+
+// match returns the index of the attribute name belongs to, whether it is
+// a ranged form, and the range's next start (-1: last range).
+func (ms *memberAttrSet) match(name []byte) (idx int, ranged bool, next int) {
+	for i, n := range ms.names {
+		if bytes.EqualFold(name, n) {
+			return i, false, -1
+		}
+		p := ms.ranges[i]
+		if len(name) > len(p) && bytes.EqualFold(name[:len(p)], p) {
+			return i, true, rangeNext(string(name[len(p):]))
+		}
+	}
+	return -1, false, -1
 }
 
 func (s *session) readGroups(ctx context.Context, src *model.Source, gb *groupBuilder) error {
-	memberAttr := strings.TrimSpace(src.MemberAttr)
-	if memberAttr == "" {
-		memberAttr = "member"
-	}
-	battr := []byte(memberAttr)
-	rangePrefix := []byte(strings.ToLower(memberAttr + ";range="))
+	attrs := src.MemberAttrs()
+	ms := newMemberAttrSet(attrs)
 	type more struct {
 		gi   int
+		attr int
 		from int
 	}
 	var pending []more
-	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), []string{"cn", memberAttr}, func(e *rawEntry) error {
+	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), append([]string{"cn"}, attrs...), func(e *rawEntry) error {
 		gi := gb.add(string(e.dn), e.first("cn"))
 		for ai := range e.attrs {
 			at := &e.attrs[ai]
-			switch {
-			case bytes.EqualFold(at.name, battr):
-			case len(at.name) > len(rangePrefix) && bytes.EqualFold(at.name[:len(rangePrefix)], rangePrefix):
-				if next := rangeNext(string(at.name[len(rangePrefix):])); next >= 0 {
-					pending = append(pending, more{gi, next})
-				}
-			default:
+			k, ranged, next := ms.match(at.name)
+			if k < 0 {
 				continue
 			}
+			if ranged && next >= 0 {
+				pending = append(pending, more{gi, k, next})
+			}
 			for _, v := range at.vals {
-				gb.member(gi, v)
+				gb.member(gi, v, ms.uid[k])
 			}
 		}
 		return nil
@@ -363,7 +446,7 @@ func (s *session) readGroups(ctx context.Context, src *model.Source, gb *groupBu
 		return err
 	}
 	for _, p := range pending {
-		if err := s.rangeMembers(ctx, src, gb, p.gi, memberAttr, p.from); err != nil {
+		if err := s.rangeMembers(ctx, src, gb, p.gi, attrs[p.attr], p.from); err != nil {
 			return err
 		}
 	}
@@ -405,7 +488,7 @@ func (s *session) rangeMembers(ctx context.Context, src *model.Source, gb *group
 				at := &e.attrs[ai]
 				if len(at.name) > len(prefix) && bytes.EqualFold(at.name[:len(prefix)], prefix) {
 					for _, v := range at.vals {
-						gb.member(gi, v)
+						gb.member(gi, v, isUIDAttr(attr))
 					}
 					next, found = rangeNext(string(at.name[len(prefix):])), true
 				}

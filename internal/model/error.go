@@ -19,6 +19,9 @@ const (
 	EFORBIDDEN    = "forbidden"    // signed in, but the role does not allow it
 	EUNAVAILABLE  = "unavailable"  // a dependency (directory, product) did not answer
 	ERATELIMIT    = "rate_limited" // too many attempts
+	EBADREQUEST   = "bad_request"  // a body that cannot be read at all
+	ETOOLARGE     = "too_large"    // a body over its route's limit
+	EUNSUPPORTED  = "unsupported"  // a body type the route does not take (multipart where no file is expected)
 )
 
 // Error is the one error type that carries a user-facing message.

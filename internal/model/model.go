@@ -241,6 +241,7 @@ type AuditEntry struct {
 	Summary    string
 	Before     string // JSON, secrets removed
 	After      string // JSON, secrets removed
+	TokenID    int64  // the API token the change was made with; 0 = none
 }
 
 // ---- Lists --------------------------------------------------------------------

@@ -87,6 +87,21 @@ type Action struct {
 	GroupName string
 	DeviceID  int64
 	Reason    string
+	// AtCreation, on a create_user, lists the service groups and profiles
+	// the new user joins in the create's own transaction, so that nothing
+	// decided "at creation only" is lost when an apply stops between two
+	// batches. The plan still lists each of them as its own action, marked
+	// AtCreate, which apply records without executing again.
+	AtCreation []Placement
+	AtCreate   bool
+}
+
+// Placement is one membership a new user gets when created: Kind is
+// ActAddServiceGroup or ActAddProfile.
+type Placement struct {
+	Kind      ActionKind
+	GroupID   int64
+	GroupName string
 }
 
 // Skip is a change the plan does not make, with why (SPEC §7 "not performed").

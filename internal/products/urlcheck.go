@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -33,19 +34,92 @@ var metadataHosts = map[string]bool{
 var (
 	metadataV6   = netip.MustParseAddr("fd00:ec2::254")
 	alibabaMeta  = netip.MustParseAddr("100.100.100.200")
+	thisNetwork  = netip.MustParsePrefix("0.0.0.0/8")
 	linkLocalV4  = netip.MustParsePrefix("169.254.0.0/16")
 	linkLocalV6  = netip.MustParsePrefix("fe80::/10")
+	broadcast    = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 	loopbackName = map[string]bool{"localhost": true, "localhost.localdomain": true}
 )
 
-// CheckIP returns a reason when ip may not be contacted, "" when it may.
-func (p URLPolicy) CheckIP(ip netip.Addr) string {
-	ip = ip.Unmap()
+// IPv6 forms that carry an IPv4 address in their low 32 bits: a request
+// to one may reach that IPv4 address through a translator or a dual
+// stack, so the embedded address must pass the IPv4 rules too.
+var embedsV4Low = []struct {
+	prefix netip.Prefix
+	name   string
+}{
+	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped"},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "IPv4-translated (SIIT)"},
+	{netip.MustParsePrefix("64:ff9b::/96"), "NAT64"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local NAT64"},
+	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
+}
+
+var (
+	sixToFour = netip.MustParsePrefix("2002::/16") // IPv4 in bits 16–47
+	teredo    = netip.MustParsePrefix("2001::/32") // server in bits 32–63, client inverted in the low 32
+)
+
+// embeddedV4 returns the IPv4 addresses an IPv6 address carries, with the
+// name of the form, or nothing for an ordinary IPv6 address.
+func embeddedV4(ip netip.Addr) (string, []netip.Addr) {
+	if !ip.Is6() || ip.IsLoopback() || ip.IsUnspecified() { // ::1 and :: are not IPv4-compatible forms
+		return "", nil
+	}
+	b := ip.As16()
+	low := netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	for _, f := range embedsV4Low {
+		if f.prefix.Contains(ip) {
+			return f.name, []netip.Addr{low}
+		}
+	}
 	switch {
-	case !ip.IsValid():
+	case sixToFour.Contains(ip):
+		return "6to4", []netip.Addr{netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})}
+	case teredo.Contains(ip):
+		return "Teredo", []netip.Addr{netip.AddrFrom4([4]byte{b[4], b[5], b[6], b[7]}),
+			netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})}
+	}
+	return "", nil
+}
+
+// CheckIP returns a reason when ip may not be contacted, "" when it may.
+// An address with a zone (fe80::1%eth0) is always refused: the zone picks
+// an interface, and prefix checks do not apply to zoned addresses. An
+// IPv6 address that embeds an IPv4 one (mapped, compatible, SIIT, NAT64,
+// 6to4, Teredo) is refused when the IPv4 address would be.
+func (p URLPolicy) CheckIP(ip netip.Addr) string {
+	if !ip.IsValid() {
 		return "not a valid address"
+	}
+	if ip.Zone() != "" {
+		return "addresses with a zone (%) are not allowed"
+	}
+	if ip.Is4In6() {
+		ip = ip.Unmap()
+	}
+	if why := p.checkPlain(ip); why != "" {
+		return why
+	}
+	if form, v4s := embeddedV4(ip); form != "" {
+		for _, v4 := range v4s {
+			if why := p.checkPlain(v4); why != "" {
+				return fmt.Sprintf("%s is a %s address embedding %s: %s", ip, form, v4, why)
+			}
+		}
+	}
+	return ""
+}
+
+// checkPlain applies the rules to one address, without looking inside it.
+func (p URLPolicy) checkPlain(ip netip.Addr) string {
+	switch {
 	case ip.IsUnspecified():
 		return "the unspecified address is not allowed"
+	case thisNetwork.Contains(ip):
+		return "0.0.0.0/8 (\"this network\") is not allowed"
+	case ip == broadcast:
+		return "the broadcast address is not allowed"
 	case ip == metadataV6 || ip == alibabaMeta || ip == netip.AddrFrom4([4]byte{169, 254, 169, 254}):
 		return "cloud metadata addresses are not allowed"
 	case linkLocalV4.Contains(ip) || linkLocalV6.Contains(ip) || ip.IsLinkLocalMulticast():
@@ -57,6 +131,11 @@ func (p URLPolicy) CheckIP(ip netip.Addr) string {
 	}
 	return ""
 }
+
+// numericHost matches hosts that look like an IPv4 address in a form
+// netip does not accept (2130706433, 0x7f.1, 0177.0.0.1): resolvers read
+// them differently, so they are refused rather than guessed at.
+var numericHost = regexp.MustCompile(`^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]*))*$`)
 
 // CheckURL validates a product base URL at save time. It returns an
 // EINVALID *model.Error for the "base_url" field when the URL is refused.
@@ -91,11 +170,17 @@ func (p URLPolicy) CheckURL(ctx context.Context, raw string) error {
 	if loopbackName[host] && !p.AllowLoopback {
 		return bad(upperFirst(p.CheckIP(netip.MustParseAddr("127.0.0.1"))) + ".")
 	}
+	if strings.Contains(host, "%") {
+		return bad("Addresses with a zone (%) are not allowed.")
+	}
 	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		if why := p.CheckIP(ip); why != "" {
 			return bad(upperFirst(why) + ".")
 		}
 		return nil
+	}
+	if numericHost.MatchString(host) {
+		return bad("Write an IPv4 address as four decimal numbers (like 192.0.2.10).")
 	}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

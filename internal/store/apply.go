@@ -91,6 +91,9 @@ func (a *applier) run() error {
 	}
 	byKind := map[model.ActionKind][]int{}
 	for i := range a.b.Actions {
+		if a.b.Actions[i].AtCreate {
+			continue // written with its create_user (model.Action.AtCreation)
+		}
 		k := a.b.Actions[i].Kind
 		byKind[k] = append(byKind[k], i)
 	}
@@ -142,7 +145,7 @@ func (a *applier) run() error {
 	var changed []int64
 	for i, id := range a.userIDs {
 		k := a.b.Actions[i].Kind
-		if id == 0 || deleted[id] || touched[id] || k == model.ActNotifyProduct {
+		if id == 0 || deleted[id] || touched[id] || k == model.ActNotifyProduct || a.b.Actions[i].AtCreate {
 			continue
 		}
 		touched[id] = true
@@ -321,7 +324,38 @@ func (a *applier) createUsers(ix []int) error {
 			vals = append(vals, []any{id, def.ID, v})
 		}
 	}
-	return a.insertRows("user_attribute_values", []string{"user_id", "attribute_id", "value"}, vals, "")
+	if err := a.insertRows("user_attribute_values", []string{"user_id", "attribute_id", "value"}, vals, ""); err != nil {
+		return err
+	}
+	// What is decided at creation only goes in with the create.
+	var sgs, profs [][]any
+	for _, i := range ix {
+		act := &a.b.Actions[i]
+		id := a.created[newUserExt(act)]
+		for _, pl := range act.AtCreation {
+			row := []any{pl.GroupID, id, false, ts}
+			switch pl.Kind {
+			case model.ActAddServiceGroup:
+				sgs = append(sgs, row)
+			case model.ActAddProfile:
+				profs = append(profs, row)
+			default:
+				return fmt.Errorf("create_user %q: cannot place the new user by %s", act.Username, pl.Kind)
+			}
+		}
+	}
+	if err := a.insertRows("service_group_members", []string{"service_group_id", "user_id", "manual", "created_at"}, sgs, "ON CONFLICT DO NOTHING"); err != nil {
+		return err
+	}
+	return a.insertRows("profile_members", []string{"profile_id", "user_id", "manual", "created_at"}, profs, "ON CONFLICT DO NOTHING")
+}
+
+// newUserExt is the external id of the user create_user act creates.
+func newUserExt(act *model.Action) string {
+	if act.User != nil && act.User.ExternalID != "" {
+		return act.User.ExternalID
+	}
+	return act.ExternalID
 }
 
 func (a *applier) updateUsers(ix []int) error {
@@ -492,8 +526,8 @@ func (a *applier) writeItemsAndAudit() error {
 	for i := range a.b.Actions {
 		act := &a.b.Actions[i]
 		items[i] = ItemFromAction(a.b.RunID, a.b.Seq+i, act, a.userIDs[i], "ok")
-		if act.Kind == model.ActNotifyProduct {
-			continue
+		if act.Kind == model.ActNotifyProduct || act.AtCreate {
+			continue // an AtCreate placement is audited with its create_user
 		}
 		objType, id, name := "user", a.userIDs[i], act.Username
 		if act.Kind == model.ActUpdateDevice {
@@ -520,6 +554,9 @@ func (a *applier) writeItemsAndAudit() error {
 			part += fmt.Sprintf(" %q → %q", act.Old, act.New)
 		}
 		e.parts = append(e.parts, part)
+		for _, pl := range act.AtCreation {
+			e.parts = append(e.parts, string(pl.Kind)+" "+pl.GroupName)
+		}
 	}
 	if err := insertRunItems(a.tx, items); err != nil {
 		return fmt.Errorf("run items: %w", err)

@@ -23,13 +23,26 @@ type auditRow struct {
 	BeforeJSON string `gorm:"column:before_json"`
 	AfterJSON  string `gorm:"column:after_json"`
 	Search     string
+	TokenID    *int64 // the API token the change was made with
 }
 
 func (auditRow) TableName() string { return "audit_log" }
 
 func (r *auditRow) model() model.AuditEntry {
-	return model.AuditEntry{ID: r.ID, At: r.At.UTC(), Actor: r.Actor, Action: r.Action, ObjectType: r.ObjectType,
+	e := model.AuditEntry{ID: r.ID, At: r.At.UTC(), Actor: r.Actor, Action: r.Action, ObjectType: r.ObjectType,
 		ObjectID: r.ObjectID, Summary: r.Summary, Before: r.BeforeJSON, After: r.AfterJSON}
+	if r.TokenID != nil {
+		e.TokenID = *r.TokenID
+	}
+	return e
+}
+
+// auditToken returns the API token id of ctx for an audit row, nil for none.
+func auditToken(ctx context.Context) *int64 {
+	if id := model.TokenFrom(ctx); id != 0 {
+		return &id
+	}
+	return nil
 }
 
 // auditJSON renders v for an audit entry; nil renders as "". Callers pass
@@ -52,7 +65,8 @@ func audit(ctx context.Context, tx *gorm.DB, action, objectType string, objectID
 	r := auditRow{
 		At: now(), Actor: actor, Action: action, ObjectType: objectType, ObjectID: objectID,
 		Summary: summary, BeforeJSON: auditJSON(before), AfterJSON: auditJSON(after),
-		Search: strings.ToLower(actor + "\n" + action + "\n" + objectType + "\n" + summary),
+		Search:  strings.ToLower(actor + "\n" + action + "\n" + objectType + "\n" + summary),
+		TokenID: auditToken(ctx),
 	}
 	if err := tx.Create(&r).Error; err != nil {
 		return fmt.Errorf("store: write audit %s %s %d: %w", action, objectType, objectID, err)
@@ -103,7 +117,8 @@ func (s *Store) WriteAudit(ctx context.Context, e *model.AuditEntry) error {
 	}
 	r := auditRow{At: at.UTC(), Actor: actor, Action: e.Action, ObjectType: e.ObjectType, ObjectID: e.ObjectID,
 		Summary: e.Summary, BeforeJSON: e.Before, AfterJSON: e.After,
-		Search: strings.ToLower(actor + "\n" + e.Action + "\n" + e.ObjectType + "\n" + e.Summary)}
+		Search:  strings.ToLower(actor + "\n" + e.Action + "\n" + e.ObjectType + "\n" + e.Summary),
+		TokenID: auditToken(ctx)}
 	if err := s.db.WithContext(ctx).Create(&r).Error; err != nil {
 		return dbErr("store: write audit", err)
 	}

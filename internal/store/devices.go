@@ -142,13 +142,7 @@ func (s *Store) GetDevice(ctx context.Context, id int64) (*model.Device, error) 
 func (s *Store) ListDevices(ctx context.Context, f model.DeviceFilter) ([]model.Device, int, error) {
 	q := f.ListQuery.Normalize()
 	db := s.db.WithContext(ctx)
-	where := s.whereSearch(db.Model(&deviceRow{}), "search", q.Search)
-	if f.UserID != 0 {
-		where = where.Where("user_id = ?", f.UserID)
-	}
-	if f.Unassigned {
-		where = where.Where("user_id IS NULL")
-	}
+	where := s.deviceWhere(db, f)
 	order := orderBy(q, map[string]string{
 		"name": "lower(name)", "serial": "lower(serial)", "platform": "lower(platform)",
 		"created_at": "id", "updated_at": "updated_at",
@@ -164,20 +158,23 @@ func (s *Store) ListDevices(ctx context.Context, f model.DeviceFilter) ([]model.
 		}
 	}
 	rows = inOrder(ids, rows, func(r *deviceRow) int64 { return r.ID })
-	devs := make([]model.Device, len(rows))
-	ptrs := make([]*model.Device, len(rows))
-	for i := range rows {
-		devs[i] = rows[i].model()
-		ptrs[i] = &devs[i]
-	}
-	attrs, err := loadAttrs(db)
+	devs, err := devicesWithAttrs(db, rows)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := fillDeviceAttrs(db, attrs, ptrs); err != nil {
-		return nil, 0, err
-	}
 	return devs, total, nil
+}
+
+// deviceWhere selects the devices f asks for (search and filters, no order).
+func (s *Store) deviceWhere(db *gorm.DB, f model.DeviceFilter) *gorm.DB {
+	where := s.whereSearch(db.Model(&deviceRow{}), "search", f.Search)
+	if f.UserID != 0 {
+		where = where.Where("user_id = ?", f.UserID)
+	}
+	if f.Unassigned {
+		where = where.Where("user_id IS NULL")
+	}
+	return where
 }
 
 // CreateDevice validates and inserts d (UserID 0 = unassigned) and sets
@@ -189,26 +186,32 @@ func (s *Store) CreateDevice(ctx context.Context, d *model.Device) error {
 		if err != nil {
 			return err
 		}
-		nd := *d
-		if err := normalizeDevice(tx, &nd, attrs); err != nil {
-			return err
-		}
-		t := now()
-		nd.ID, nd.CreatedAt, nd.UpdatedAt = 0, t, t
-		r := deviceToRow(&nd)
-		if err := tx.Create(&r).Error; err != nil {
-			return dbErr("store: create device", err)
-		}
-		nd.ID = r.ID
-		if err := writeDeviceAttrs(tx, attrs, nd.ID, nil, nd.Attributes); err != nil {
-			return err
-		}
-		if err := audit(ctx, tx, "create", "device", nd.ID, "created device "+nd.Name, nil, &nd); err != nil {
-			return err
-		}
-		*d = nd
-		return nil
+		return createDevice(ctx, tx, attrs, d)
 	})
+}
+
+// createDevice is CreateDevice inside tx (the console, the API and bulk
+// changes all create devices here).
+func createDevice(ctx context.Context, tx *gorm.DB, attrs *attrSet, d *model.Device) error {
+	nd := *d
+	if err := normalizeDevice(tx, &nd, attrs); err != nil {
+		return err
+	}
+	t := now()
+	nd.ID, nd.CreatedAt, nd.UpdatedAt = 0, t, t
+	r := deviceToRow(&nd)
+	if err := tx.Create(&r).Error; err != nil {
+		return dbErr("store: create device", err)
+	}
+	nd.ID = r.ID
+	if err := writeDeviceAttrs(tx, attrs, nd.ID, nil, nd.Attributes); err != nil {
+		return err
+	}
+	if err := audit(ctx, tx, "create", "device", nd.ID, "created device "+nd.Name, nil, &nd); err != nil {
+		return err
+	}
+	*d = nd
+	return nil
 }
 
 // UpdateDevice stores d's name, serial, platform and enterprise-group
@@ -224,27 +227,32 @@ func (s *Store) UpdateDevice(ctx context.Context, d *model.Device) error {
 		if err != nil {
 			return err
 		}
-		nd := *d
-		nd.UserID = old.UserID
-		if err := normalizeDevice(tx, &nd, attrs); err != nil {
-			return err
-		}
-		nd.CreatedAt, nd.UpdatedAt = old.CreatedAt, now()
-		r := deviceToRow(&nd)
-		err = tx.Model(&deviceRow{}).Where("id = ?", nd.ID).
-			Select("name", "serial", "platform", "search", "updated_at").Updates(&r).Error
-		if err != nil {
-			return dbErr("store: update device", err)
-		}
-		if err := writeDeviceAttrs(tx, attrs, nd.ID, old.Attributes, nd.Attributes); err != nil {
-			return err
-		}
-		if err := audit(ctx, tx, "update", "device", nd.ID, "updated device "+nd.Name, old, &nd); err != nil {
-			return err
-		}
-		*d = nd
-		return nil
+		return updateDevice(ctx, tx, attrs, old, d)
 	})
+}
+
+// updateDevice is UpdateDevice inside tx, old being the stored device.
+func updateDevice(ctx context.Context, tx *gorm.DB, attrs *attrSet, old, d *model.Device) error {
+	nd := *d
+	nd.UserID = old.UserID
+	if err := normalizeDevice(tx, &nd, attrs); err != nil {
+		return err
+	}
+	nd.CreatedAt, nd.UpdatedAt = old.CreatedAt, now()
+	r := deviceToRow(&nd)
+	err := tx.Model(&deviceRow{}).Where("id = ?", nd.ID).
+		Select("name", "serial", "platform", "search", "updated_at").Updates(&r).Error
+	if err != nil {
+		return dbErr("store: update device", err)
+	}
+	if err := writeDeviceAttrs(tx, attrs, nd.ID, old.Attributes, nd.Attributes); err != nil {
+		return err
+	}
+	if err := audit(ctx, tx, "update", "device", nd.ID, "updated device "+nd.Name, old, &nd); err != nil {
+		return err
+	}
+	*d = nd
+	return nil
 }
 
 // DeleteDevice removes a device, or returns ENOTFOUND.
@@ -270,38 +278,41 @@ func (s *Store) DeleteDevice(ctx context.Context, id int64) error {
 // does not copy the user's enterprise groups: propagation is triggered only
 // by a change of the user's values (SPEC §6).
 func (s *Store) AssignDevice(ctx context.Context, deviceID, userID int64) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		var r deviceRow
-		if err := tx.Take(&r, deviceID).Error; err != nil {
-			return dbErrNotFound("store: assign device", err, "Device", deviceID)
+	return s.tx(ctx, func(tx *gorm.DB) error { return assignDevice(ctx, tx, deviceID, userID) })
+}
+
+// assignDevice is AssignDevice inside tx.
+func assignDevice(ctx context.Context, tx *gorm.DB, deviceID, userID int64) error {
+	var r deviceRow
+	if err := tx.Take(&r, deviceID).Error; err != nil {
+		return dbErrNotFound("store: assign device", err, "Device", deviceID)
+	}
+	old := r.model()
+	if old.UserID == userID {
+		return nil
+	}
+	var val any
+	summary := "unassigned device " + r.Name
+	if userID != 0 {
+		f := fields{}
+		if err := checkUserExists(tx, f, "user_id", userID); err != nil {
+			return err
 		}
-		old := r.model()
-		if old.UserID == userID {
-			return nil
+		if err := f.err(); err != nil {
+			return err
 		}
-		var val any
-		summary := "unassigned device " + r.Name
-		if userID != 0 {
-			f := fields{}
-			if err := checkUserExists(tx, f, "user_id", userID); err != nil {
-				return err
-			}
-			if err := f.err(); err != nil {
-				return err
-			}
-			val = userID
-			var name string
-			if err := tx.Model(&userRow{}).Select("username").Where("id = ?", userID).Scan(&name).Error; err != nil {
-				return fmt.Errorf("store: assign device: %w", err)
-			}
-			summary = fmt.Sprintf("assigned device %s to %s", r.Name, name)
+		val = userID
+		var name string
+		if err := tx.Model(&userRow{}).Select("username").Where("id = ?", userID).Scan(&name).Error; err != nil {
+			return fmt.Errorf("store: assign device: %w", err)
 		}
-		t := now()
-		if err := tx.Model(&deviceRow{}).Where("id = ?", deviceID).
-			Updates(map[string]any{"user_id": val, "updated_at": t}).Error; err != nil {
-			return dbErr("store: assign device", err)
-		}
-		type assignment struct{ UserID int64 }
-		return audit(ctx, tx, "assign", "device", deviceID, summary, assignment{old.UserID}, assignment{userID})
-	})
+		summary = fmt.Sprintf("assigned device %s to %s", r.Name, name)
+	}
+	t := now()
+	if err := tx.Model(&deviceRow{}).Where("id = ?", deviceID).
+		Updates(map[string]any{"user_id": val, "updated_at": t}).Error; err != nil {
+		return dbErr("store: assign device", err)
+	}
+	type assignment struct{ UserID int64 }
+	return audit(ctx, tx, "assign", "device", deviceID, summary, assignment{old.UserID}, assignment{userID})
 }

@@ -277,6 +277,9 @@ func (s *Store) UpdateProduct(ctx context.Context, p *model.Product) error {
 		}
 		before := old.model()
 		before.ServiceGroupIDs = groups[p.ID]
+		if p.Secret == "" && old.SecretSealed != "" && !model.ProductSecretReusable(&before, p) {
+			return model.Invalid(map[string]string{"secret": model.MsgProductSecretAgain})
+		}
 		p.CreatedAt, p.UpdatedAt = old.CreatedAt, now()
 		r, err := s.productToRow(p)
 		if err != nil {

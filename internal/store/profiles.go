@@ -140,25 +140,29 @@ func (s *Store) AddSyncedProfileMember(ctx context.Context, profileID, userID in
 }
 
 func (s *Store) addProfileMember(ctx context.Context, profileID, userID int64, manual bool) error {
+	return s.tx(ctx, func(tx *gorm.DB) error { return addProfileMember(ctx, tx, profileID, userID, manual) })
+}
+
+func addProfileMember(ctx context.Context, tx *gorm.DB, profileID, userID int64, manual bool) error {
 	k := profileKind()
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		p, _, err := k.get(tx, profileID)
-		if err != nil {
-			return err
-		}
-		return k.addMember(ctx, tx, profileID, userID, manual, p.Name)
-	})
+	p, _, err := k.get(tx, profileID)
+	if err != nil {
+		return err
+	}
+	return k.addMember(ctx, tx, profileID, userID, manual, p.Name)
 }
 
 // RemoveProfileMember removes the user from the profile; ENOTFOUND when
 // they are not a member.
 func (s *Store) RemoveProfileMember(ctx context.Context, profileID, userID int64) error {
+	return s.tx(ctx, func(tx *gorm.DB) error { return removeProfileMember(ctx, tx, profileID, userID) })
+}
+
+func removeProfileMember(ctx context.Context, tx *gorm.DB, profileID, userID int64) error {
 	k := profileKind()
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		p, _, err := k.get(tx, profileID)
-		if err != nil {
-			return err
-		}
-		return k.removeMember(ctx, tx, profileID, userID, p.Name)
-	})
+	p, _, err := k.get(tx, profileID)
+	if err != nil {
+		return err
+	}
+	return k.removeMember(ctx, tx, profileID, userID, p.Name)
 }

@@ -143,40 +143,100 @@ func (s *Store) AddSyncedServiceGroupMember(ctx context.Context, groupID, userID
 }
 
 func (s *Store) addServiceGroupMember(ctx context.Context, groupID, userID int64, manual bool) error {
+	return s.tx(ctx, func(tx *gorm.DB) error { return addServiceGroupMember(ctx, tx, groupID, userID, manual) })
+}
+
+// addServiceGroupMember is AddServiceGroupMember (manual) or
+// AddSyncedServiceGroupMember inside tx.
+func addServiceGroupMember(ctx context.Context, tx *gorm.DB, groupID, userID int64, manual bool) error {
 	k := serviceGroupKind()
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		g, _, err := k.get(tx, groupID)
-		if err != nil {
-			return err
+	g, _, err := k.get(tx, groupID)
+	if err != nil {
+		return err
+	}
+	st, err := loadSettings(tx)
+	if err != nil {
+		return err
+	}
+	if st.ServiceGroupMembership != model.MembershipMultiple {
+		var other []string
+		if err := tx.Raw(`SELECT g.name FROM service_group_members m JOIN service_groups g ON g.id = m.service_group_id
+			WHERE m.user_id = ? AND m.service_group_id <> ?`, userID, groupID).Scan(&other).Error; err != nil {
+			return fmt.Errorf("store: add service group member: %w", err)
 		}
-		st, err := loadSettings(tx)
-		if err != nil {
-			return err
+		if len(other) > 0 {
+			return model.Errorf(model.ECONFLICT,
+				"This user is already in service group %q; with single membership a user is in one service group. Remove them there first.", other[0])
 		}
-		if st.ServiceGroupMembership != model.MembershipMultiple {
-			var other []string
-			if err := tx.Raw(`SELECT g.name FROM service_group_members m JOIN service_groups g ON g.id = m.service_group_id
-				WHERE m.user_id = ? AND m.service_group_id <> ?`, userID, groupID).Scan(&other).Error; err != nil {
-				return fmt.Errorf("store: add service group member: %w", err)
-			}
-			if len(other) > 0 {
-				return model.Errorf(model.ECONFLICT,
-					"This user is already in service group %q; with single membership a user is in one service group. Remove them there first.", other[0])
-			}
-		}
-		return k.addMember(ctx, tx, groupID, userID, manual, g.Name)
-	})
+	}
+	return k.addMember(ctx, tx, groupID, userID, manual, g.Name)
 }
 
 // RemoveServiceGroupMember removes the user from the group; ENOTFOUND when
 // they are not a member.
 func (s *Store) RemoveServiceGroupMember(ctx context.Context, groupID, userID int64) error {
+	return s.tx(ctx, func(tx *gorm.DB) error { return removeServiceGroupMember(ctx, tx, groupID, userID) })
+}
+
+func removeServiceGroupMember(ctx context.Context, tx *gorm.DB, groupID, userID int64) error {
 	k := serviceGroupKind()
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		g, _, err := k.get(tx, groupID)
-		if err != nil {
+	g, _, err := k.get(tx, groupID)
+	if err != nil {
+		return err
+	}
+	return k.removeMember(ctx, tx, groupID, userID, g.Name)
+}
+
+// SetUserServiceGroup places the user in service group groupID (0: none)
+// as a manual member, leaving every other service group, in one
+// transaction with its audit entries and product notifications: a refusal
+// changes nothing. A user whose membership is set by directory sync is
+// ECONFLICT (change the mapping instead); an unknown user ENOTFOUND, an
+// unknown group EINVALID (field service_group_id). The console's user page
+// and the API both change service groups here.
+func (s *Store) SetUserServiceGroup(ctx context.Context, userID, groupID int64) error {
+	return s.tx(ctx, func(tx *gorm.DB) error { return setUserServiceGroup(ctx, tx, userID, groupID) })
+}
+
+func setUserServiceGroup(ctx context.Context, tx *gorm.DB, userID, groupID int64) error {
+	if _, err := getUser(tx, userID); err != nil {
+		return err
+	}
+	if groupID < 0 {
+		return model.Invalid(map[string]string{"service_group_id": "does not exist"})
+	}
+	if groupID != 0 {
+		var n int64
+		if err := tx.Table("service_groups").Where("id = ?", groupID).Count(&n).Error; err != nil {
+			return fmt.Errorf("store: set user service group: %w", err)
+		}
+		if n == 0 {
+			return &model.Error{Code: model.EINVALID, Message: "Choose a service group.",
+				Fields: map[string]string{"service_group_id": fmt.Sprintf("service group %d does not exist", groupID)}}
+		}
+	}
+	var ms []memberRow
+	if err := tx.Raw("SELECT service_group_id AS group_id, user_id, manual FROM service_group_members WHERE user_id = ? ORDER BY service_group_id", userID).
+		Scan(&ms).Error; err != nil {
+		return fmt.Errorf("store: set user service group: %w", err)
+	}
+	for _, m := range ms {
+		if !m.Manual {
+			return model.Errorf(model.ECONFLICT, "This user's service group is set by directory sync; change the group mapping instead.")
+		}
+	}
+	already := false
+	for _, m := range ms {
+		if m.GroupID == groupID {
+			already = true
+			continue
+		}
+		if err := removeServiceGroupMember(ctx, tx, m.GroupID, userID); err != nil {
 			return err
 		}
-		return k.removeMember(ctx, tx, groupID, userID, g.Name)
-	})
+	}
+	if groupID != 0 && !already {
+		return addServiceGroupMember(ctx, tx, groupID, userID, true)
+	}
+	return nil
 }

@@ -122,6 +122,9 @@ func validateSource(s *model.Source, attrs *attrSet) error {
 		f.add("urls", "is required")
 	}
 	f.text("bind_dn", s.BindDN, false, 1000)
+	if err := model.ValidateBindName(s.BindDN); err != nil {
+		f.add("bind_dn", "%s", err.Error())
+	}
 	f.text("user_base_dn", s.UserBaseDN, true, 1000)
 	f.text("group_base_dn", s.GroupBaseDN, false, 1000)
 	f.text("user_filter", s.UserFilter, false, 2000)
@@ -246,6 +249,9 @@ func (s *Store) UpdateSource(ctx context.Context, src *model.Source) error {
 			return err
 		}
 		sealed := old.BindPasswordSealed
+		if ns.BindPassword == "" && sealed != "" && !model.SourceSecretReusable(&before, &ns) {
+			return model.Invalid(map[string]string{"bind_password": model.MsgBindPasswordAgain})
+		}
 		if ns.BindPassword != "" {
 			if sealed, err = s.box.Seal(ns.BindPassword); err != nil {
 				return fmt.Errorf("store: update source: %w", err)

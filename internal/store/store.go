@@ -81,6 +81,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 				return nil, fmt.Errorf("store: open: create %s: %w", dir, err)
 			}
 		}
+		if err := createPrivate(path, log); err != nil {
+			return nil, err
+		}
 		// immediate transactions take the write lock up front, so two
 		// writers wait on busy_timeout instead of failing on upgrade.
 		file := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)"
@@ -234,3 +237,22 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 
 // now is the time written to rows: UTC at the precision both databases keep.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// createPrivate creates the SQLite file with mode 0600 when it does not
+// exist yet (SQLite gives its -wal and -shm files the same mode), and
+// warns when an existing one is open to other users: it holds the
+// audit log, the password hashes and the sealed secrets.
+func createPrivate(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("store: open: create %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("store: the SQLite file is accessible by other users; run chmod 600 on it",
+			"file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	return nil
+}

@@ -182,19 +182,7 @@ func fillUserAttrs(tx *gorm.DB, attrs *attrSet, users []*model.User) error {
 func (s *Store) ListUsers(ctx context.Context, f model.UserFilter) ([]model.User, int, error) {
 	q := f.ListQuery.Normalize()
 	db := s.db.WithContext(ctx)
-	where := s.whereSearch(db.Model(&userRow{}), "search", q.Search)
-	if f.Status != "" {
-		where = where.Where("status = ?", string(f.Status))
-	}
-	if f.Origin != "" {
-		where = where.Where("origin = ?", string(f.Origin))
-	}
-	if f.ServiceGroupID != 0 {
-		where = where.Where("id IN (SELECT user_id FROM service_group_members WHERE service_group_id = ?)", f.ServiceGroupID)
-	}
-	if f.ProfileID != 0 {
-		where = where.Where("id IN (SELECT user_id FROM profile_members WHERE profile_id = ?)", f.ProfileID)
-	}
+	where := s.userWhere(db, f)
 	order := orderBy(q, map[string]string{
 		"username": "username_key", "email": "email_key", "display_name": "lower(display_name)",
 		"status": "status", "origin": "origin", "created_at": "id", "updated_at": "updated_at",
@@ -220,6 +208,24 @@ func (s *Store) ListUsers(ctx context.Context, f model.UserFilter) ([]model.User
 		return nil, 0, err
 	}
 	return users, total, nil
+}
+
+// userWhere selects the users f asks for (search and filters, no order).
+func (s *Store) userWhere(db *gorm.DB, f model.UserFilter) *gorm.DB {
+	where := s.whereSearch(db.Model(&userRow{}), "search", f.Search)
+	if f.Status != "" {
+		where = where.Where("status = ?", string(f.Status))
+	}
+	if f.Origin != "" {
+		where = where.Where("origin = ?", string(f.Origin))
+	}
+	if f.ServiceGroupID != 0 {
+		where = where.Where("id IN (SELECT user_id FROM service_group_members WHERE service_group_id = ?)", f.ServiceGroupID)
+	}
+	if f.ProfileID != 0 {
+		where = where.Where("id IN (SELECT user_id FROM profile_members WHERE profile_id = ?)", f.ProfileID)
+	}
+	return where
 }
 
 func (s *Store) usersWithAttrs(db *gorm.DB, rows []userRow) ([]model.User, error) {
@@ -264,29 +270,34 @@ func (s *Store) CreateUser(ctx context.Context, u *model.User) error {
 		if err != nil {
 			return err
 		}
-		nu := *u
-		if err := normalizeUser(tx, &nu, attrs); err != nil {
-			return err
-		}
-		t := now()
-		nu.ID, nu.Version, nu.CreatedAt, nu.UpdatedAt = 0, 1, t, t
-		r := userToRow(&nu)
-		if err := tx.Create(&r).Error; err != nil {
-			return dbErr("store: create user", err)
-		}
-		nu.ID = r.ID
-		if err := writeUserAttrs(tx, attrs, nu.ID, nil, nu.Attributes); err != nil {
-			return err
-		}
-		if err := audit(ctx, tx, "create", "user", nu.ID, "created user "+nu.Username, nil, &nu); err != nil {
-			return err
-		}
-		if err := bumpProductVersions(tx, []int64{nu.ID}, false); err != nil {
-			return fmt.Errorf("store: create user: products: %w", err)
-		}
-		*u = nu
-		return nil
+		return createUser(ctx, tx, attrs, u)
 	})
+}
+
+// createUser is CreateUser inside tx.
+func createUser(ctx context.Context, tx *gorm.DB, attrs *attrSet, u *model.User) error {
+	nu := *u
+	if err := normalizeUser(tx, &nu, attrs); err != nil {
+		return err
+	}
+	t := now()
+	nu.ID, nu.Version, nu.CreatedAt, nu.UpdatedAt = 0, 1, t, t
+	r := userToRow(&nu)
+	if err := tx.Create(&r).Error; err != nil {
+		return dbErr("store: create user", err)
+	}
+	nu.ID = r.ID
+	if err := writeUserAttrs(tx, attrs, nu.ID, nil, nu.Attributes); err != nil {
+		return err
+	}
+	if err := audit(ctx, tx, "create", "user", nu.ID, "created user "+nu.Username, nil, &nu); err != nil {
+		return err
+	}
+	if err := bumpProductVersions(tx, []int64{nu.ID}, false); err != nil {
+		return fmt.Errorf("store: create user: products: %w", err)
+	}
+	*u = nu
+	return nil
 }
 
 // writeUserAttrs applies the difference between old and new values.
@@ -315,39 +326,45 @@ func (s *Store) UpdateUser(ctx context.Context, u *model.User) error {
 		if err := fillUserAttrs(tx, attrs, []*model.User{old}); err != nil {
 			return err
 		}
-		nu := *u
-		if nu.Attributes == nil {
-			nu.Attributes = old.Attributes.Clone()
-		}
-		if err := normalizeUser(tx, &nu, attrs); err != nil {
-			return err
-		}
-		nu.Version, nu.CreatedAt, nu.UpdatedAt = old.Version, old.CreatedAt, old.UpdatedAt
-		if sameUser(old, &nu) {
-			*u = nu
-			return nil
-		}
-		nu.Version, nu.UpdatedAt = old.Version+1, now()
-		r := userToRow(&nu)
-		err = tx.Model(&userRow{}).Where("id = ?", nu.ID).Select("*").Omit("id", "created_at").Updates(&r).Error
-		if err != nil {
-			return dbErr("store: update user", err)
-		}
-		if err := writeUserAttrs(tx, attrs, nu.ID, old.Attributes, nu.Attributes); err != nil {
-			return err
-		}
-		if err := audit(ctx, tx, "update", "user", nu.ID, "updated user "+nu.Username, old, &nu); err != nil {
-			return err
-		}
-		if err := s.propagateToDevices(ctx, tx, attrs, &nu, old.Attributes); err != nil {
-			return err
-		}
-		if err := bumpProductVersions(tx, []int64{nu.ID}, false); err != nil {
-			return fmt.Errorf("store: update user: products: %w", err)
-		}
+		return s.updateUser(ctx, tx, attrs, old, u)
+	})
+}
+
+// updateUser is UpdateUser inside tx, old being the stored user with its
+// attributes.
+func (s *Store) updateUser(ctx context.Context, tx *gorm.DB, attrs *attrSet, old, u *model.User) error {
+	nu := *u
+	if nu.Attributes == nil {
+		nu.Attributes = old.Attributes.Clone()
+	}
+	if err := normalizeUser(tx, &nu, attrs); err != nil {
+		return err
+	}
+	nu.Version, nu.CreatedAt, nu.UpdatedAt = old.Version, old.CreatedAt, old.UpdatedAt
+	if sameUser(old, &nu) {
 		*u = nu
 		return nil
-	})
+	}
+	nu.Version, nu.UpdatedAt = old.Version+1, now()
+	r := userToRow(&nu)
+	err := tx.Model(&userRow{}).Where("id = ?", nu.ID).Select("*").Omit("id", "created_at").Updates(&r).Error
+	if err != nil {
+		return dbErr("store: update user", err)
+	}
+	if err := writeUserAttrs(tx, attrs, nu.ID, old.Attributes, nu.Attributes); err != nil {
+		return err
+	}
+	if err := audit(ctx, tx, "update", "user", nu.ID, "updated user "+nu.Username, old, &nu); err != nil {
+		return err
+	}
+	if err := s.propagateToDevices(ctx, tx, attrs, &nu, old.Attributes); err != nil {
+		return err
+	}
+	if err := bumpProductVersions(tx, []int64{nu.ID}, false); err != nil {
+		return fmt.Errorf("store: update user: products: %w", err)
+	}
+	*u = nu
+	return nil
 }
 
 func sameUser(a, b *model.User) bool {

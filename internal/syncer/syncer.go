@@ -36,6 +36,9 @@ type Syncer struct {
 	log       *slog.Logger
 	batchSize int
 	now       func() time.Time
+	// afterBatch, when set (tests), is called after each committed batch
+	// with the run and the actions done so far.
+	afterBatch func(runID int64, done int)
 
 	mu      sync.Mutex
 	cancels map[int64]context.CancelFunc
@@ -741,6 +744,9 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 		run.Phase = actions[len(actions)-1].Phase
 		rl.printf("batch %d–%d of %d applied", off+1, end, in.total)
 		off = end
+		if s.afterBatch != nil {
+			s.afterBatch(run.ID, end)
+		}
 	}
 	if err := s.st.AddRunItems(context.WithoutCancel(ctx), skipItems(run.ID, in.total, in.skips)); err != nil {
 		s.log.Error("syncer: record skipped changes", "run", run.ID, "err", err)

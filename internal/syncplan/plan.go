@@ -141,11 +141,13 @@ type planner struct {
 	defs     map[string]*model.AttributeDef
 	defKeys  []string // sorted
 
-	users     []*model.User // all users, sorted by id
-	userByID  map[int64]*model.User
-	managed   map[string]*model.User // external id → user of this source
-	gone      []*model.User          // managed users of this source absent from a complete snapshot
-	usernames map[string]int64       // lower-case username → user id (-1: a user this plan creates)
+	users    []*model.User // all users, sorted by id
+	userByID map[int64]*model.User
+	managed  map[string]*model.User // external id → user of this source
+	// lazily, for unmatched members: normalized DN / lower-case username → managed user
+	managedByDN, managedByName map[string]*model.User
+	gone                       []*model.User    // managed users of this source absent from a complete snapshot
+	usernames                  map[string]int64 // lower-case username → user id (-1: a user this plan creates)
 
 	provMaps  []provMap
 	provKnown bool                         // every provisioning group was read
@@ -285,12 +287,47 @@ func (p *planner) mine(sourceID int64) bool { return sourceID == 0 || sourceID =
 
 func (p *planner) run() {
 	p.resolveMappings()
+	p.unmatchedMembers()
 	p.provisioning()
 	p.attributes()
 	p.serviceGroups()
 	p.profiles()
 	p.devices()
 	p.guard()
+	p.creationPlacements()
+}
+
+// creationPlacements copies the service group and profile placements of
+// every new user onto its create_user action and marks them AtCreate: apply
+// writes them in the create's transaction. Rule placement happens at
+// creation only (SPEC §4), so a placement left to a later batch would be
+// lost for good if the apply stopped in between.
+func (p *planner) creationPlacements() {
+	prov := p.actions[phaseIndex(model.PhaseProvisioning)]
+	creates := make(map[string]*model.Action, len(p.creating))
+	for i := range prov {
+		if a := &prov[i]; a.Kind == model.ActCreateUser && a.UserID == 0 && a.ExternalID != "" {
+			creates[a.ExternalID] = a
+		}
+	}
+	if len(creates) == 0 {
+		return
+	}
+	for _, ph := range []model.Phase{model.PhaseServiceGroups, model.PhaseProfiles} {
+		l := p.actions[phaseIndex(ph)]
+		for i := range l {
+			a := &l[i]
+			if a.UserID != 0 || (a.Kind != model.ActAddServiceGroup && a.Kind != model.ActAddProfile) {
+				continue
+			}
+			c := creates[a.ExternalID]
+			if c == nil {
+				continue
+			}
+			a.AtCreate = true
+			c.AtCreation = append(c.AtCreation, model.Placement{Kind: a.Kind, GroupID: a.GroupID, GroupName: a.GroupName})
+		}
+	}
 }
 
 func (p *planner) plan() *model.Plan {

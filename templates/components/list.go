@@ -103,6 +103,17 @@ type Field struct {
 	Required  bool
 	ReadOnly  bool
 	MaxLength int
+	// Autocomplete is the input's autocomplete hint; a password field
+	// defaults to "new-password", so browsers never offer the admin's
+	// console password for a stored secret.
+	Autocomplete string
+}
+
+func (f Field) autocomplete() string {
+	if f.Autocomplete == "" && f.Type == "password" {
+		return "new-password"
+	}
+	return f.Autocomplete
 }
 
 func (f Field) inputType() string {

@@ -43,7 +43,7 @@ func Login(f LoginForm) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if f.SetupPending {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<p class=\"flash flash-info\" data-testid=\"setup-pending\">No administrator exists yet. Open the one-time setup link printed in the server log to create the first one.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<p class=\"flash flash-info\" data-testid=\"setup-pending\">No administrator exists yet. Open the one-time setup link idsync printed on its standard output when it started (it works for one hour; restart idsync for a new one).</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

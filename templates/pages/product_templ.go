@@ -623,7 +623,7 @@ func productFormAction(id int64) string {
 
 func secretHelp(has bool) string {
 	if has {
-		return "A secret is stored. Leave empty to keep it. SCIM: bearer token; webhook: HMAC key."
+		return "A secret is stored. Leave empty to keep it, as long as the URL stays the same. SCIM: bearer token; webhook: HMAC key."
 	}
 	return "SCIM: bearer token; webhook: HMAC key (required)."
 }

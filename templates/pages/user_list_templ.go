@@ -122,7 +122,7 @@ func UsersTable(v UsersView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<table class=\"list\"><thead><tr><th><input type=\"checkbox\" aria-label=\"select all\" data-testid=\"select-all\" onclick=\"for (const b of this.closest('table').querySelectorAll('input[name=user_id]')) b.checked = this.checked\"></th>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<table class=\"list\"><thead><tr><th><input type=\"checkbox\" aria-label=\"select all\" data-testid=\"select-all\" data-select-all=\"user_id\"></th>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

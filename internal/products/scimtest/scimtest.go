@@ -121,6 +121,17 @@ func (s *Server) UserByName(name string) *User {
 	return &u
 }
 
+// All returns copies of every stored user.
+func (s *Server) All() []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]User, 0, len(s.users))
+	for _, u := range s.users {
+		out = append(out, *u)
+	}
+	return out
+}
+
 // Count returns the number of stored users.
 func (s *Server) Count() int {
 	s.mu.Lock()

@@ -1,0 +1,34 @@
+package web
+
+import "github.com/labstack/echo/v4"
+
+// apiRoutes registers the JSON API under /api/v1, in one list. apiAuth
+// (the group's middleware) authenticates every route and refuses every
+// state change to auditors; apiRequireAdmin guards reads only admins may
+// make. docs/openapi.json must describe every route here (TestOpenAPIRoutes).
+// A literal ":" in a path is written "\\:" (echo would take it for a
+// parameter).
+func (s *Server) apiRoutes(g *echo.Group) {
+	g.GET("/me", s.apiMe)
+
+	g.GET("/users", s.apiListUsers)
+	g.POST("/users", s.apiCreateUser)
+	s.AllowUpload(g.POST("/users\\:bulk", s.apiBulkUsers), apiBulkBodyLimit, false)
+	g.GET("/users/:id", s.apiGetUser)
+	g.PATCH("/users/:id", s.apiUpdateUser)
+	g.DELETE("/users/:id", s.apiDeleteUser)
+
+	g.GET("/devices", s.apiListDevices)
+	g.POST("/devices", s.apiCreateDevice)
+	s.AllowUpload(g.POST("/devices\\:bulk", s.apiBulkDevices), apiBulkBodyLimit, false)
+	g.GET("/devices/:id", s.apiGetDevice)
+	g.PATCH("/devices/:id", s.apiUpdateDevice)
+	g.DELETE("/devices/:id", s.apiDeleteDevice)
+
+	g.GET("/service-groups", s.apiListServiceGroups)
+	g.GET("/profiles", s.apiListProfiles)
+
+	g.GET("/audit", s.apiListAudit)
+	g.GET("/tokens", s.apiListTokens)
+	g.DELETE("/tokens/:id", s.apiRevokeToken)
+}
