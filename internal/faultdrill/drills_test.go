@@ -1,6 +1,7 @@
 package faultdrill
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -16,18 +17,28 @@ import (
 	"github.com/idsync/idsync/internal/store/pgtest"
 )
 
-// EnvKnownFailing runs the drills marked known failing (see issue 15)
-// instead of skipping them.
+// EnvKnownFailing turns the checks of known failures (see issue 15) from a
+// logged "KNOWN FAILING" line into test failures.
 const EnvKnownFailing = "IDSYNC_DRILLS_KNOWN_FAILING"
+
+// knownIssue reports a check that fails for a known, still open finding of
+// issue 15: logged, or with EnvKnownFailing=1 a failure. Every other check
+// of the drill still fails it.
+func knownIssue(t *testing.T, reason, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(EnvKnownFailing) == "1" {
+		t.Errorf("%s (known failing: %s)", msg, reason)
+		return
+	}
+	t.Logf("KNOWN FAILING, see issue 15 (%s=1 makes it fail): %s: %s", EnvKnownFailing, reason, msg)
+}
 
 // drill is one interruption and its recovery.
 type drill struct {
 	name     string
 	dialects []string // default: PostgreSQL only
-	// knownFailing, when set, is the failure the drill still shows; it is
-	// skipped unless EnvKnownFailing=1.
-	knownFailing string
-	run          func(t *testing.T, h *harness, dialect string)
+	run      func(t *testing.T, h *harness, dialect string)
 }
 
 // harness is shared by the drills: one slapd, one clean reference per
@@ -60,9 +71,8 @@ var (
 // Reasons of the drills still failing; each names the finding of issue 15
 // it shows.
 const (
-	lostPlacements = "rule placements lost after an interrupted apply (issue 15 item 1): Managers/Berlin office members missing after the rerun"
-	termExitsZero  = "a SIGTERM'd (cancelled) apply exits 0 (issue 15 item 5)"
-	lockIgnored    = "an apply whose lock connection was terminated runs its next batch, failing only on a user the second apply created (issue 15 item 2)"
+	termExitsZero = "a SIGTERM'd (cancelled) apply exits 0 (issue 15 item 5)"
+	lockIgnored   = "an apply whose lock connection was terminated runs its next batch, failing only on a user the second apply created (issue 15 item 2)"
 )
 
 func drills() []drill {
@@ -70,18 +80,18 @@ func drills() []drill {
 		{name: "sigkill-before-first-batch", run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@1", syscall.SIGKILL)},
 		// On SQLite a killed apply's lock row blocks the rerun for a minute
 		// (by design): one SIGKILL drill there is enough.
-		{name: "sigkill-between-batches", dialects: both, knownFailing: lostPlacements,
+		{name: "sigkill-between-batches", dialects: both,
 			run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@4", syscall.SIGKILL)},
-		{name: "sigkill-during-commit", knownFailing: lostPlacements, run: interruptApply(faultinject.ApplyBeforeCommit+"=kill@3", syscall.SIGKILL)},
-		{name: "sigterm-before-first-batch", dialects: both, knownFailing: termExitsZero, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@1", 0)},
-		{name: "sigterm-between-batches", dialects: both, knownFailing: termExitsZero + "; " + lostPlacements,
+		{name: "sigkill-during-commit", run: interruptApply(faultinject.ApplyBeforeCommit+"=kill@3", syscall.SIGKILL)},
+		{name: "sigterm-before-first-batch", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@1", 0)},
+		{name: "sigterm-between-batches", dialects: both,
 			run: interruptApply(faultinject.ApplyBeforeBatch+"=term@4", 0)},
-		{name: "sigterm-during-commit", dialects: both, knownFailing: termExitsZero + "; " + lostPlacements,
+		{name: "sigterm-during-commit", dialects: both,
 			run: interruptApply(faultinject.ApplyBeforeCommit+"=term@3", 0)},
 		{name: "sigkill-during-delivery", run: killDuringDelivery},
-		{name: "postgres-restart-mid-apply", knownFailing: lostPlacements, run: postgresRestartMidApply},
+		{name: "postgres-restart-mid-apply", run: postgresRestartMidApply},
 		{name: "postgres-restart-mid-delivery", run: postgresRestartMidDelivery},
-		{name: "lock-connection-terminated", knownFailing: lockIgnored + "; " + lostPlacements, run: lockConnectionTerminated},
+		{name: "lock-connection-terminated", run: lockConnectionTerminated},
 		{name: "directory-drops-connection-mid-read", run: badDirectory(proxyMode{kind: "cut", after: 150})},
 		{name: "directory-times-out", run: badDirectory(proxyMode{kind: "stall", after: 150})},
 		{name: "directory-answers-no-users", run: badDirectory(proxyMode{kind: "drop", dropSuffix: slapdtest.PeopleDN})},
@@ -101,9 +111,6 @@ func TestDrills(t *testing.T) {
 		}
 		for _, dialect := range dialects {
 			t.Run(d.name+"/"+dialect, func(t *testing.T) {
-				if d.knownFailing != "" && os.Getenv(EnvKnownFailing) != "1" {
-					t.Skipf("known failing, see issue 15 (%s=1 runs it): %s", EnvKnownFailing, d.knownFailing)
-				}
 				d.run(t, h, dialect)
 			})
 		}
@@ -142,8 +149,11 @@ func interruptApply(faults string, sig syscall.Signal) func(t *testing.T, h *har
 		if r.signal != sig {
 			t.Fatalf("want the run ended by signal %d: %v", sig, r)
 		}
-		if sig == 0 && (r.err == nil || strings.Contains(r.out, "succeeded")) {
+		if sig == 0 && strings.Contains(r.out, "succeeded") {
 			t.Errorf("a SIGTERM'd apply reported success: %v", r)
+		}
+		if sig == 0 && r.err == nil {
+			knownIssue(t, termExitsZero, "idsync sync --apply exited 0")
 		}
 		e.rerun()
 		compare(t, "after the rerun", ref.applied, dump(t, e.st))
@@ -179,6 +189,7 @@ func postgresRestartMidApply(t *testing.T, h *harness, dialect string) {
 	go func() { done <- e.syncApply(faultinject.ApplyBeforeCommit + "=pause@3"); close(finished) }()
 	e.waitPaused(faultinject.ApplyBeforeCommit, finished)
 	pg.Restart()
+	e.reopen()
 	e.resume(faultinject.ApplyBeforeCommit)
 	r := <-done
 	t.Logf("apply whose database restarted: %v", r)
@@ -199,6 +210,7 @@ func postgresRestartMidDelivery(t *testing.T, h *harness, dialect string) {
 	s := e.serve(faultinject.ProductsDuringDelivery + "=pause@20")
 	e.waitPaused(faultinject.ProductsDuringDelivery, s.done)
 	pg.Restart()
+	e.reopen()
 	e.resume(faultinject.ProductsDuringDelivery)
 	e.waitDelivered(s, 2*time.Minute)
 	if r := s.stop(); r.err != nil {
@@ -240,8 +252,10 @@ WHERE l.locktype = 'advisory' AND l.granted
 	// It must stop, saying it lost the lock, rather than go on (a unique
 	// violation of a user the second apply created is not a stop).
 	_, report, _ := strings.Cut(first.out, "apply run #")
-	if strings.Contains(report, "succeeded") || !strings.Contains(strings.ToLower(report), "lock") {
-		t.Errorf("the apply that lost its lock did not stop for that reason: %v", first)
+	if strings.Contains(report, "succeeded") {
+		t.Errorf("the apply that lost its lock succeeded: %v", first)
+	} else if !strings.Contains(strings.ToLower(report), "lock") {
+		knownIssue(t, lockIgnored, "the apply that lost its lock did not stop for that reason: %s", report)
 	}
 	e.rerun()
 	compare(t, "after the rerun", ref.applied, dump(t, e.st))
@@ -261,6 +275,9 @@ func badDirectory(m proxyMode) func(t *testing.T, h *harness, dialect string) {
 		p.set(m)
 		r := e.syncApply("")
 		t.Logf("sync through the faulty directory: %v", r)
+		if r.err == nil {
+			t.Errorf("a sync through the faulty directory exited 0: %v", r)
+		}
 		compare(t, "after the run against the faulty directory", before, dump(t, e.st))
 		p.set(proxyMode{kind: "pass"})
 		e.rerun()

@@ -140,7 +140,7 @@ func newEnv(t *testing.T, dialect, dsn, ldapURL string) *env {
 	src.UserBaseDN = slapdtest.PeopleDN
 	src.GroupBaseDN = slapdtest.GroupsDN
 	src.PageSize = pageSize
-	src.Timeout = 4 * time.Second
+	src.Timeout = 6 * time.Second
 	src.Attributes.Disabled = "pwdAccountLockedTime"
 	src.Attributes.Enterprise = map[string]string{
 		model.AttrLocation: "l", model.AttrCorporateUnit: "ou", model.AttrCostCenter: "departmentNumber",
@@ -178,6 +178,19 @@ func newEnv(t *testing.T, dialect, dsn, ldapURL string) *env {
 	must("product", st.CreateProduct(ctx, &model.Product{Name: "Hook", Kind: model.ProductWebhook, BaseURL: e.hook.URL, Secret: hookSecret,
 		AllUsers: true, Enabled: true, MaxConcurrency: 4}))
 	return e
+}
+
+// reopen replaces the drill's own store, whose pooled sessions a database
+// restart ended.
+func (e *env) reopen() {
+	e.t.Helper()
+	_ = e.st.Close()
+	st, err := store.Open(context.Background(), e.dsn, store.Options{SecretKey: storetest.Key()})
+	if err != nil {
+		e.t.Fatalf("reopen store: %v", err)
+	}
+	e.st = st
+	e.t.Cleanup(func() { _ = st.Close() })
 }
 
 // procEnv is the environment of an idsync subprocess: this process's,
