@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -67,6 +66,9 @@ type Deps struct {
 	SetupToken string
 	// Now is the clock (tests pass a fake one); nil = time.Now.
 	Now func() time.Time
+	// PasswordParams are the argon2id costs of new hashes; nil = the
+	// defaults (tests pass cheap ones; checks read them from the hash).
+	PasswordParams *auth.Params
 }
 
 // Server is the console. Create it with New; it serves through Handler.
@@ -77,7 +79,7 @@ type Server struct {
 	cfg      *config.Config
 	registry *prometheus.Registry
 	metrics  *httpMetrics
-	sessions *sessions.CookieStore
+	sessions *dbSessionStore
 	now      func() time.Time
 
 	syncer    Syncer
@@ -88,6 +90,7 @@ type Server struct {
 
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
+	hashParams  auth.Params // argon2id cost of new password hashes
 	// passwordSlots bounds concurrent argon2id checks (64 MiB each), so a
 	// burst of sign-ins cannot exhaust memory.
 	passwordSlots chan struct{}
@@ -133,11 +136,15 @@ func New(d Deps) (*Server, error) {
 	}
 	s.setupIssued = s.now()
 	s.passwordSlots = make(chan struct{}, 4)
+	s.hashParams = auth.DefaultParams()
+	if d.PasswordParams != nil {
+		s.hashParams = *d.PasswordParams
+	}
 	var err error
 	if s.metrics, err = newHTTPMetrics(d.Metrics); err != nil {
 		return nil, err
 	}
-	s.sessions = newSessionStore(d.Config)
+	s.sessions = newSessionStore(d.Config, d.Store, d.Now)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -145,6 +152,15 @@ func New(d Deps) (*Server, error) {
 	// X-Forwarded-For must be configured explicitly, so the rate limit per
 	// IP cannot be dodged with a forged header.
 	s.echo.IPExtractor = echo.ExtractIPDirect()
+	if len(d.Config.TrustedProxies) > 0 {
+		// Only these peers may name the client in X-Forwarded-For; the
+		// rightmost address not among them is the client.
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range d.Config.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		s.echo.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	s.routes()
 	return s, nil
 }

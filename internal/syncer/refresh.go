@@ -38,14 +38,14 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.st.TryApplyLock(ctx)
+	lease, err := s.st.AcquireApplyLease(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer lease.Release()
 	run := &model.Run{Kind: model.RunRefresh, Trigger: model.TriggerAdmin, Actor: model.ActorFrom(ctx), SourceID: src.ID, UserID: u.ID,
 		Status: model.RunRunning, Phase: model.PhaseAttributes}
-	if err := s.st.CreateRun(ctx, run); err != nil {
+	if err := s.createRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("syncer: refresh user: %w", err)
 	}
 	rl := s.newLog(run.ID)
@@ -77,7 +77,7 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 		run.Error = model.ErrorMessage(holdError(plan.Holds))
 		return s.finish(ctx, run, rl)
 	}
-	return s.execute(ctx, run, rl, newApplyInput(&sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, nil, state, src.ID))
+	return s.execute(ctx, run, rl, newApplyInput(lease, &sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, nil, state, src.ID))
 }
 
 // Explain answers "Why?" for user userID (SPEC §7) from a fresh read of the
@@ -110,7 +110,7 @@ func (s *Syncer) Explain(ctx context.Context, userID int64) (syncplan.Explanatio
 // a reconcile run that Apply executes like a preview.
 func (s *Syncer) PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*model.Run, error) {
 	run := &model.Run{Kind: model.RunReconcile, Trigger: trig, Actor: model.ActorFrom(ctx), Status: model.RunRunning, Phase: model.PhaseDevices}
-	if err := s.st.CreateRun(ctx, run); err != nil {
+	if err := s.createRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("syncer: reconcile: %w", err)
 	}
 	rl := s.newLog(run.ID)
