@@ -193,6 +193,28 @@ func (e *env) reopen() {
 	e.t.Cleanup(func() { _ = st.Close() })
 }
 
+// expireLease fast-forwards the apply lease of a SIGKILLed apply past its
+// TTL (a minute, docs/sync.md), as if that minute had passed: the holder is
+// dead, so this changes no outcome, only the wait.
+func (e *env) expireLease() {
+	e.t.Helper()
+	if err := e.st.DB().Exec("UPDATE apply_lease SET expires_at_ms = 0 WHERE holder <> ''").Error; err != nil {
+		e.t.Fatalf("expire the apply lease: %v", err)
+	}
+}
+
+// terminateOwnSessions ends the drill's idsync sessions (application_name
+// appName) in this drill's database only, and returns how many.
+func (e *env) terminateOwnSessions() int64 {
+	e.t.Helper()
+	res := e.st.DB().Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = ? AND pid <> pg_backend_pid()`, appName)
+	if res.Error != nil {
+		e.t.Fatalf("terminate the drill's sessions: %v", res.Error)
+	}
+	return res.RowsAffected
+}
+
 // procEnv is the environment of an idsync subprocess: this process's,
 // without idsync's own variables, plus the drill's.
 func (e *env) procEnv(faults string) []string {
