@@ -14,34 +14,23 @@ import (
 	"github.com/idsync/idsync/templates/pages"
 )
 
-// hashPassword hashes pw with argon2id, one of the bounded hashing slots
-// at a time.
+// hashPassword hashes pw with argon2id in one of the bounded hashing
+// slots (auth.Gate). It fails with auth.ErrBusy when too many wait.
 func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
-	release, err := s.passwordSlot(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	return auth.HashPasswordParams(pw, s.hashParams)
+	return s.hashing.Hash(ctx, pw, s.hashParams)
 }
 
-// checkPassword compares pw with hash in a bounded hashing slot.
+// checkPassword compares pw with hash in a bounded hashing slot: nil on
+// a match, auth.ErrMismatch, or auth.ErrBusy / ctx's error when it could
+// not run.
 func (s *Server) checkPassword(ctx context.Context, hash, pw string) error {
-	release, err := s.passwordSlot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	return auth.CheckPassword(hash, pw)
+	return s.hashing.Check(ctx, hash, pw)
 }
 
-func (s *Server) passwordSlot(ctx context.Context) (func(), error) {
-	select {
-	case s.passwordSlots <- struct{}{}:
-		return func() { <-s.passwordSlots }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("web: password slot: %w", ctx.Err())
-	}
+// dummyCheck spends (and waits) what checkPassword does, for an account
+// that does not exist.
+func (s *Server) dummyCheck(ctx context.Context, pw string) error {
+	return s.hashing.DummyCheck(ctx, pw)
 }
 
 // showAccountsPage is GET /accounts (admins).

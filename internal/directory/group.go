@@ -38,6 +38,7 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 	if err != nil {
 		return nil, err
 	}
+	m.now = c.now()
 	snap := &model.Snapshot{SourceID: src.ID, ReadAt: time.Now().UTC()}
 	cl := newUnmatchedClassifier(s, src, m)
 	_, uidAttrs := memberAttrs(src)

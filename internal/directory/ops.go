@@ -2,10 +2,12 @@ package directory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/model"
@@ -16,6 +18,10 @@ import (
 type TestResult struct {
 	Users  int
 	Groups int
+	// Warnings are configuration problems that do not stop a read, e.g. a
+	// group class the group filter selects whose membership attribute is
+	// not configured (its groups would read as empty).
+	Warnings []string
 }
 
 // Test connects (with failover), binds and counts users and groups. It
@@ -35,10 +41,68 @@ func (c *Client) Test(ctx context.Context, src *model.Source) (TestResult, error
 	if err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), noAttrs, func(*rawEntry) error { r.Groups++; return nil }); err != nil {
 		return TestResult{}, err
 	}
+	r.Warnings = MembershipWarnings(src)
 	if r.Users == 0 {
 		return r, newError(src, KindEmpty, s.url, nil, "connected, but the user filter %q under %q matches zero users", orAll(src.UserFilter), src.UserBaseDN)
 	}
 	return r, nil
+}
+
+// classMembers names the membership attributes of the common group
+// classes (posixGroup: memberUid in RFC 2307, member in RFC 2307bis).
+var classMembers = map[string][]string{
+	"groupofnames":       {"member"},
+	"groupofuniquenames": {"uniqueMember"},
+	"posixgroup":         {"memberUid", "member"},
+	"group":              {"member"},
+	"groupofmembers":     {"member"},
+}
+
+// MembershipWarnings lists, for each group class that src's group filter
+// selects by (objectClass=…), the ones none of whose membership attributes
+// is configured: such groups would read as empty.
+func MembershipWarnings(src *model.Source) []string {
+	f, err := ldap.CompileFilter(orAll(src.GroupFilter))
+	if err != nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, a := range src.MemberAttrs() {
+		have[strings.ToLower(a)] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	var walk func(p *ber.Packet, negated bool)
+	walk = func(p *ber.Packet, negated bool) {
+		switch p.Tag {
+		case ldap.FilterAnd, ldap.FilterOr:
+			for _, c := range p.Children {
+				walk(c, negated)
+			}
+		case ldap.FilterNot:
+			for _, c := range p.Children {
+				walk(c, !negated)
+			}
+		case ldap.FilterEqualityMatch:
+			if negated || len(p.Children) != 2 || !strings.EqualFold(p.Children[0].Data.String(), "objectClass") {
+				return
+			}
+			class := p.Children[1].Data.String()
+			attrs, known := classMembers[strings.ToLower(class)]
+			if !known || seen[strings.ToLower(class)] {
+				return
+			}
+			seen[strings.ToLower(class)] = true
+			for _, a := range attrs {
+				if have[strings.ToLower(a)] {
+					return
+				}
+			}
+			out = append(out, fmt.Sprintf("the group filter selects %s groups, but their membership attribute %s is not configured: they would read as empty", class, strings.Join(attrs, " or ")))
+		}
+	}
+	walk(f, false)
+	return out
 }
 
 // GroupRef names a directory group for the mapping picker.
@@ -102,6 +166,7 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 	if err != nil {
 		return nil, err
 	}
+	m.now = c.now()
 	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
 	var idValue string
 	if m.guid {

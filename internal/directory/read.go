@@ -24,6 +24,8 @@ const (
 	fDisplayName
 	fDisabled
 	fEnterprise
+	fPrimaryGroupID
+	fObjectSID
 )
 
 type slot struct {
@@ -48,6 +50,9 @@ type userMapper struct {
 	disabled *DisabledExpr
 	dvals    [][][]byte
 	now      time.Time
+	// With primary groups: the parts of the mapped user's primary group
+	// SID and the SID ("" when unknown).
+	curRID, curSID, primarySID string
 }
 
 // newUserMapper prepares the mapping of src's user entries; it fails only
@@ -96,6 +101,10 @@ func newUserMapper(src *model.Source) (*userMapper, error) {
 		}
 	}
 	m.guid = strings.EqualFold(a.ExternalID, "objectGUID")
+	if src.PrimaryGroups {
+		add("primaryGroupID", fPrimaryGroupID, "")
+		add("objectSid", fObjectSID, "")
+	}
 	return m, nil
 }
 
@@ -112,6 +121,7 @@ func (m *userMapper) internBytes(b []byte) string {
 // username: skipping it would make the user look deleted.
 func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 	u.DN = string(e.dn)
+	m.curRID, m.curSID, m.primarySID = "", "", ""
 	for i := range m.dvals {
 		m.dvals[i] = m.dvals[i][:0]
 	}
@@ -128,11 +138,7 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 			v := at.vals[0]
 			switch s.kind {
 			case fExternalID:
-				if len(v) == 16 && (m.guid || !utf8.Valid(v)) {
-					u.ExternalID = formatGUID(v)
-				} else {
-					u.ExternalID = string(v)
-				}
+				u.ExternalID = stableID(v, m.guid)
 			case fUsername:
 				u.Username = string(v)
 			case fEmail:
@@ -146,11 +152,20 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 					u.Attributes = make(model.Attributes, m.nEnt)
 				}
 				u.Attributes[s.key] = m.internBytes(v)
+			case fPrimaryGroupID:
+				m.curRID = strings.TrimSpace(string(v))
+			case fObjectSID:
+				m.curSID, _ = sidString(v)
 			}
 		}
 	}
 	if m.disabled != nil {
 		u.Disabled = m.disabled.Eval(m.dvals, m.now)
+	}
+	if m.curRID != "" && m.curSID != "" {
+		if i := strings.LastIndexByte(m.curSID, '-'); i > 0 {
+			m.primarySID = m.curSID[:i+1] + m.curRID
+		}
 	}
 	if u.ExternalID == "" {
 		return fmt.Errorf("entry %q has no %s (external id)", u.DN, m.slots[0].attr)
@@ -229,11 +244,17 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 	if err != nil {
 		return nil, err
 	}
+	m.now = c.now()
 	users := make([]model.DirUser, 0, 1024)
+	primary := map[string][]string{} // primary group SID → external ids
 	err = s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
 		users = append(users, model.DirUser{})
-		if err := m.mapUser(e, &users[len(users)-1]); err != nil {
+		u := &users[len(users)-1]
+		if err := m.mapUser(e, u); err != nil {
 			return newError(src, KindProtocol, s.url, nil, "user %v", err)
+		}
+		if m.primarySID != "" {
+			primary[m.primarySID] = append(primary[m.primarySID], u.ExternalID)
 		}
 		return nil
 	})
@@ -253,9 +274,14 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 	_, uidAttrs := memberAttrs(src)
 	uidExact := len(uidAttrs) > 0 && s.memberUIDCaseExact(src)
 	gb := newGroupBuilder(src, snap.Users, uidExact)
-	if err := s.readGroups(ctx, src, gb); err != nil {
+	gr := newGroupReader(src, gb)
+	if err := s.readGroups(ctx, src, gr); err != nil {
 		return nil, err
 	}
+	if err := s.resolveNested(ctx, src, gr); err != nil {
+		return nil, err
+	}
+	gb.addPrimary(primary)
 	if ctx.Err() != nil {
 		return nil, classify(ctx, src, s.url, "read", ctx.Err())
 	}
@@ -285,6 +311,8 @@ type groupBuilder struct {
 	uidExact bool
 	groups   []model.DirGroup
 	other    [][]pendingMember // per group: member values that are not users
+	sids     []string          // per group: objectSid (with primary groups)
+	known    map[string]bool   // normalized DNs of the groups added
 }
 
 type pendingMember struct {
@@ -294,7 +322,7 @@ type pendingMember struct {
 
 func newGroupBuilder(src *model.Source, users []model.DirUser, uidExact bool) *groupBuilder {
 	_, uidAttrs := memberAttrs(src)
-	gb := &groupBuilder{byDN: make(map[string]string, len(users)), uidExact: uidExact}
+	gb := &groupBuilder{byDN: make(map[string]string, len(users)), uidExact: uidExact, known: map[string]bool{}}
 	if len(uidAttrs) > 0 {
 		gb.byUID = make(map[string]string, len(users))
 	}
@@ -314,10 +342,31 @@ func (gb *groupBuilder) uidKey(v string) string {
 	return strings.ToLower(v)
 }
 
+// add starts group dn; it returns -1 when dn was already added (a group
+// found twice, e.g. by the base search and by DN).
 func (gb *groupBuilder) add(dn, name string) int {
+	k := normDN(dn)
+	if gb.known[k] {
+		return -1
+	}
+	gb.known[k] = true
 	gb.groups = append(gb.groups, model.DirGroup{DN: dn, Name: name})
 	gb.other = append(gb.other, nil)
+	gb.sids = append(gb.sids, "")
 	return len(gb.groups) - 1
+}
+
+// addPrimary adds each user to the group whose objectSid is their primary
+// group's SID.
+func (gb *groupBuilder) addPrimary(primary map[string][]string) {
+	if len(primary) == 0 {
+		return
+	}
+	for gi, sid := range gb.sids {
+		if sid != "" {
+			gb.groups[gi].Users = append(gb.groups[gi].Users, primary[sid]...)
+		}
+	}
 }
 
 // member records value v of group gi; uid says it came from memberUid.
@@ -416,41 +465,92 @@ func (ms *memberAttrSet) match(name []byte) (idx int, ranged bool, next int) {
 	return -1, false, -1
 }
 
-func (s *session) readGroups(ctx context.Context, src *model.Source, gb *groupBuilder) error {
+// groupReader turns group entries into groupBuilder groups and remembers
+// the AD member lists that need ranged retrieval.
+type groupReader struct {
+	gb      *groupBuilder
+	mattrs  []string
+	ms      *memberAttrSet
+	idAttr  string
+	guid    bool
+	sid     bool
+	pending []pendingRange
+}
+
+type pendingRange struct {
+	gi   int
+	attr int
+	from int
+}
+
+func newGroupReader(src *model.Source, gb *groupBuilder) *groupReader {
 	attrs := src.MemberAttrs()
-	ms := newMemberAttrSet(attrs)
-	type more struct {
-		gi   int
-		attr int
-		from int
+	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
+	return &groupReader{gb: gb, mattrs: attrs, ms: newMemberAttrSet(attrs), idAttr: idAttr,
+		guid: strings.EqualFold(idAttr, "objectGUID"), sid: src.PrimaryGroups}
+}
+
+func (r *groupReader) attrs() []string {
+	a := append([]string{"cn"}, r.mattrs...)
+	if r.idAttr != "" {
+		a = append(a, r.idAttr)
 	}
-	var pending []more
-	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), append([]string{"cn"}, attrs...), func(e *rawEntry) error {
-		gi := gb.add(string(e.dn), e.first("cn"))
-		for ai := range e.attrs {
-			at := &e.attrs[ai]
-			k, ranged, next := ms.match(at.name)
-			if k < 0 {
-				continue
+	if r.sid {
+		a = append(a, "objectSid")
+	}
+	return a
+}
+
+// entry adds the group in e (outside: read by DN, outside the group base).
+func (r *groupReader) entry(e *rawEntry, outside bool) {
+	gi := r.gb.add(string(e.dn), e.first("cn"))
+	if gi < 0 {
+		return
+	}
+	g := &r.gb.groups[gi]
+	g.Outside = outside
+	for ai := range e.attrs {
+		at := &e.attrs[ai]
+		k, ranged, next := r.ms.match(at.name)
+		if k < 0 {
+			switch {
+			case r.idAttr != "" && len(at.vals) > 0 && bytes.EqualFold(at.name, []byte(r.idAttr)):
+				g.ID = stableID(at.vals[0], r.guid)
+			case r.sid && len(at.vals) > 0 && bytes.EqualFold(at.name, []byte("objectSid")):
+				r.gb.sids[gi], _ = sidString(at.vals[0])
 			}
-			if ranged && next >= 0 {
-				pending = append(pending, more{gi, k, next})
-			}
-			for _, v := range at.vals {
-				gb.member(gi, v, ms.uid[k])
-			}
+			continue
 		}
+		if ranged && next >= 0 {
+			r.pending = append(r.pending, pendingRange{gi, k, next})
+		}
+		for _, v := range at.vals {
+			r.gb.member(gi, v, r.ms.uid[k])
+		}
+	}
+}
+
+// ranges fetches the rest of the member lists seen so far.
+func (r *groupReader) ranges(ctx context.Context, s *session, src *model.Source) error {
+	for len(r.pending) > 0 {
+		p := r.pending[0]
+		r.pending = r.pending[1:]
+		if err := s.rangeMembers(ctx, src, r.gb, p.gi, r.mattrs[p.attr], p.from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) readGroups(ctx context.Context, src *model.Source, r *groupReader) error {
+	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), r.attrs(), func(e *rawEntry) error {
+		r.entry(e, false)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, p := range pending {
-		if err := s.rangeMembers(ctx, src, gb, p.gi, attrs[p.attr], p.from); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.ranges(ctx, s, src)
 }
 
 func orDefault(a, b string) string {

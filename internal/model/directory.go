@@ -46,8 +46,11 @@ type Source struct {
 	GroupFilter  string
 	// MemberAttr lists the membership attributes groups are read from,
 	// separated by commas: member, uniqueMember, memberUid (MemberAttrs).
-	MemberAttr    string
-	PageSize      int // default 1000 (Active Directory's MaxPageSize)
+	MemberAttr string
+	PageSize   int // default 1000 (Active Directory's MaxPageSize)
+	// PrimaryGroups counts AD's primary group (a user's primaryGroupID,
+	// listed in no member attribute) as membership. On by default for AD.
+	PrimaryGroups bool
 	Timeout       time.Duration
 	Attributes    AttributeMap
 	Demo          bool // the embedded demo directory
@@ -94,12 +97,15 @@ func DefaultSource(kind SourceKind) Source {
 		AttrCostCenter:    "departmentNumber",
 		AttrDepartment:    "department",
 		AttrTitle:         "title",
+		AttrGivenName:     "givenName",
+		AttrFamilyName:    "sn",
 	}
 	switch kind {
 	case SourceActiveDirectory:
 		s.UserFilter = "(&(objectCategory=person)(objectClass=user))"
 		s.GroupFilter = "(objectClass=group)"
 		s.MemberAttr = "member"
+		s.PrimaryGroups = true
 		s.Attributes = AttributeMap{ExternalID: "objectGUID", Username: "sAMAccountName", Email: "mail",
 			DisplayName: "displayName", Disabled: DefaultADDisabled, Enterprise: ent}
 		ent[AttrCorporateUnit] = "company"
@@ -131,12 +137,20 @@ type DirUser struct {
 
 // DirGroup is one group entry with its direct members.
 type DirGroup struct {
-	DN     string
+	DN string
+	// ID is the group's stable id, read from the source's external id
+	// attribute (objectGUID / entryUUID) like a user's; "" when the group
+	// has none.
+	ID     string
 	Name   string   // cn
 	Users  []string // external ids of direct user members
 	Groups []string // DNs of direct group members (nested groups)
 	// Unresolved holds member values that matched no user or group read.
 	Unresolved []string
+	// Outside is true for a group outside the group base, read by DN
+	// because a group under it nests it (it still matches the group
+	// filter).
+	Outside bool
 	// Unmatched says, for each Unresolved value, why it matched nothing
 	// (same order). A read may leave it nil; then the reason is unknown.
 	Unmatched []UnmatchedMember

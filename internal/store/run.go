@@ -378,6 +378,9 @@ func (s *Store) runItemQuery(ctx context.Context, runID int64, f model.RunItemFi
 	if f.Outcome == "failed" {
 		db = db.Where("outcome LIKE ?", "failed%")
 	}
+	if f.UserID != 0 {
+		db = db.Where("user_id = ?", f.UserID)
+	}
 	if p := likePattern(f.Search); p != "" {
 		db = db.Where(`(lower(username) LIKE ? ESCAPE '\' OR lower(object) LIKE ? ESCAPE '\' OR lower(reason) LIKE ? ESCAPE '\' OR lower(new_value) LIKE ? ESCAPE '\')`, p, p, p, p)
 	}

@@ -103,7 +103,41 @@ func (s *Syncer) Explain(ctx context.Context, userID int64) (syncplan.Explanatio
 	if err != nil {
 		return syncplan.Explanation{}, err
 	}
-	return syncplan.Explain(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Now: s.now()}, u.ID), nil
+	ex := syncplan.Explain(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Now: s.now()}, u.ID)
+	if err := s.explainUnmatched(ctx, src.ID, &ex); err != nil {
+		return syncplan.Explanation{}, err
+	}
+	return ex, nil
+}
+
+// explainUnmatched adds to ex the unmatched-member lines that the latest
+// full read of the source (its newest preview) reported for the user: a
+// single-user read cannot see member values that do not match the user.
+func (s *Syncer) explainUnmatched(ctx context.Context, sourceID int64, ex *syncplan.Explanation) error {
+	if !ex.Managed {
+		return nil
+	}
+	runs, _, err := s.st.ListRuns(ctx, model.RunFilter{Kind: model.RunPreview, SourceID: sourceID, ListQuery: model.ListQuery{PerPage: 5}})
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.Status == model.RunRunning || r.Status == model.RunFailed || r.Status == model.RunCancelled {
+			continue
+		}
+		items, _, err := s.st.ListRunItems(ctx, r.ID, model.RunItemFilter{UserID: ex.UserID, Performed: "no", ListQuery: model.ListQuery{PerPage: 100}})
+		if err != nil {
+			return err
+		}
+		ex.UnmatchedRunID = r.ID
+		for _, it := range items {
+			if syncplan.IsUnmatchedMember(it.Reason) {
+				ex.Unmatched = append(ex.Unmatched, it.Reason)
+			}
+		}
+		return nil
+	}
+	return nil
 }
 
 // PreviewReconcile plans "Reconcile devices now" (SPEC §6) and stores it as

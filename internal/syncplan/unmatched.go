@@ -89,12 +89,20 @@ func (p *planner) walkUnmatched(root string, nested bool, fn func(*model.DirGrou
 	}
 }
 
+// unmatchedMarker is in the reason of every unmatched-member skip line
+// (IsUnmatchedMember).
+const unmatchedMarker = " matches no user ["
+
+// IsUnmatchedMember reports whether a skip reason is one of a member value
+// that matched no user, so that Why? can show stored ones.
+func IsUnmatchedMember(reason string) bool { return strings.Contains(reason, unmatchedMarker) }
+
 func unmatchedReason(um model.UnmatchedMember, g *model.DirGroup, root, what, outcome string) string {
 	via := ""
 	if model.NormalizeDN(g.DN) != model.NormalizeDN(root) {
 		via = " (in nested group " + quote(g.DN) + ")"
 	}
-	return "member of " + what + via + " matches no user [" + um.Reason + "]: " + um.Detail + "; " + outcome
+	return "member of " + what + via + unmatchedMarker + um.Reason + "]: " + um.Detail + "; " + outcome
 }
 
 // unmatchedSkip names the idsync user um points at, when there is one of
