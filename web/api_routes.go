@@ -25,6 +25,19 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	g.PATCH("/devices/:id", s.apiUpdateDevice)
 	g.DELETE("/devices/:id", s.apiDeleteDevice)
 
+	g.POST("/users/:id/refresh", s.apiRefreshUser)
+	g.GET("/users/:id/why", s.apiWhy)
+	g.POST("/devices/reconcile", s.apiPreviewReconcile)
+
+	g.GET("/runs", s.apiListRuns)
+	g.POST("/runs/preview", s.apiStartPreview)
+	g.GET("/runs/:id", s.apiGetRun)
+	g.GET("/runs/:id/items", s.apiListRunItems)
+	g.POST("/runs/:id/apply", s.apiApplyRun)
+	g.POST("/runs/:id/cancel", s.apiCancelRun)
+	g.GET("/runs/:id/report.csv", s.downloadRunCSV)
+	g.GET("/runs/:id/report.json", s.downloadRunJSON)
+
 	g.GET("/service-groups", s.apiListServiceGroups)
 	g.GET("/profiles", s.apiListProfiles)
 
