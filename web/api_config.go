@@ -381,11 +381,13 @@ func (s *Server) apiSyncProducts(c echo.Context) error {
 // ---- Accounts -------------------------------------------------------------
 
 type apiAccountRow struct {
-	ID          int64      `json:"id"`
-	Username    string     `json:"username"`
-	Role        model.Role `json:"role"`
-	CreatedAt   time.Time  `json:"created_at"`
-	LastLoginAt *time.Time `json:"last_login_at"`
+	ID          int64               `json:"id"`
+	Username    string              `json:"username"`
+	Role        model.Role          `json:"role"`
+	Status      model.AccountStatus `json:"status"`
+	MFAEnabled  bool                `json:"mfa_enabled"`
+	CreatedAt   time.Time           `json:"created_at"`
+	LastLoginAt *time.Time          `json:"last_login_at"`
 }
 
 // apiListAccounts is GET /api/v1/accounts (admins): the console accounts.
@@ -396,7 +398,7 @@ func (s *Server) apiListAccounts(c echo.Context) error {
 	}
 	out := apiList[apiAccountRow]{Items: make([]apiAccountRow, len(as))}
 	for i, a := range as {
-		out.Items[i] = apiAccountRow{ID: a.ID, Username: a.Username, Role: a.Role, CreatedAt: a.CreatedAt}
+		out.Items[i] = apiAccountRow{ID: a.ID, Username: a.Username, Role: a.Role, Status: a.Status, MFAEnabled: a.MFAEnabled, CreatedAt: a.CreatedAt}
 		if !a.LastLoginAt.IsZero() {
 			t := a.LastLoginAt
 			out.Items[i].LastLoginAt = &t

@@ -19,16 +19,22 @@ func (s *Server) requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
 		a := currentAdmin(c)
 		m := c.Request().Method
 		if a == nil {
-			if safeMethod(m) && c.Request().Header.Get("HX-Request") != "true" {
-				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
-			}
-			return model.Errorf(model.EUNAUTHORIZED, "Please sign in.")
+			return refuseAnonymous(c)
 		}
 		if !safeMethod(m) && a.Role != model.RoleAdmin {
 			return model.Errorf(model.EFORBIDDEN, "Your role (%s) can view but not change anything.", a.Role)
 		}
 		return next(c)
 	}
+}
+
+// refuseAnonymous sends an anonymous GET to the sign-in page (coming
+// back afterwards) and refuses anything else with 401.
+func refuseAnonymous(c echo.Context) error {
+	if safeMethod(c.Request().Method) && c.Request().Header.Get("HX-Request") != "true" {
+		return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+	}
+	return model.Errorf(model.EUNAUTHORIZED, "Please sign in.")
 }
 
 // requireAdmin restricts a route (also a GET, e.g. a form only admins

@@ -21,10 +21,10 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// csrfToken returns the session's token for forms and hx-headers.
+// csrfToken returns the session's token for forms and hx-headers: an
+// HMAC of the session id, so it changes with every new session.
 func (s *Server) csrfToken(c echo.Context) string {
-	tok, _ := session(c).Values[sessCSRF].(string)
-	return tok
+	return s.sessions.csrfFor(session(c).ID)
 }
 
 // checkCSRF refuses every state-changing request whose token (header or

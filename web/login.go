@@ -61,21 +61,26 @@ func (s *Server) login(c echo.Context) error {
 		f.Error = "Enter your username and password."
 		return s.renderLogin(c, http.StatusUnprocessableEntity, f)
 	}
-	select {
-	case s.passwordSlots <- struct{}{}:
-		defer func() { <-s.passwordSlots }()
-	case <-ctx.Done():
-		return fmt.Errorf("web: login: %w", ctx.Err())
-	}
 	a, err := s.store.GetAdminByUsername(ctx, username)
 	switch {
 	case model.ErrorCode(err) == model.ENOTFOUND:
-		auth.DummyCheck(password) // same time as a wrong password
-		err = auth.ErrMismatch
+		if err = s.dummyCheck(ctx, password); err == nil { // same time as a wrong password
+			err = auth.ErrMismatch
+		}
 	case err != nil:
 		return fmt.Errorf("web: login: %w", err)
 	default:
-		err = auth.CheckPassword(a.PasswordHash, password)
+		err = s.checkPassword(ctx, a.PasswordHash, password)
+	}
+	if errors.Is(err, auth.ErrBusy) {
+		// Not a failed guess: the password was not checked at all.
+		s.log.Warn("web: sign-in refused, password hashing busy", "username", username, "ip", c.RealIP())
+		c.Response().Header().Set("Retry-After", "5")
+		f.Error = "The server is busy checking other sign-ins. Try again in a few seconds."
+		return s.renderLogin(c, http.StatusServiceUnavailable, f)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("web: login: %w", ctx.Err())
 	}
 	if err != nil {
 		if !errors.Is(err, auth.ErrMismatch) {

@@ -22,6 +22,16 @@ func (s *Server) routes() {
 	e.POST("/setup", s.setup)
 	// Signing out needs no role, only the CSRF token (an auditor may sign out).
 	e.POST("/logout", s.logout)
+	// A one-time password-reset link made by an admin (accounts.go).
+	e.GET("/reset-password/:token", s.showResetPasswordPage)
+	e.POST("/reset-password/:token", s.resetPassword)
+
+	// My account: every role may change its own password, sessions and MFA.
+	acct := e.Group("/account", s.requireSignedIn)
+	acct.GET("", s.showMyAccountPage)
+	acct.POST("/password", s.changeMyPassword)
+	acct.POST("/sessions/end-all", s.endMySessions)
+	acct.POST("/sessions/:key/end", s.endMySession)
 
 	// Self service: every signed-in account, auditors included, manages
 	// its own API tokens (admins see and revoke everyone's).
@@ -78,6 +88,18 @@ func (s *Server) routes() {
 	a.POST("/settings/alerts/test", s.testAlerts)
 	a.GET("/audit", s.showAuditPage)
 
+	// Console accounts (admins only).
+	a.GET("/accounts", s.showAccountsPage, s.requireAdmin)
+	a.POST("/accounts", s.createAccount)
+	a.GET("/accounts/:id", s.showAccountPage, s.requireAdmin)
+	a.POST("/accounts/:id/disable", s.disableAccount)
+	a.POST("/accounts/:id/enable", s.enableAccount)
+	a.POST("/accounts/:id/delete", s.deleteAccount)
+	a.POST("/accounts/:id/role", s.setAccountRole)
+	a.POST("/accounts/:id/reset-password", s.resetAccountPassword)
+	a.POST("/accounts/:id/sessions/end", s.endAccountSessions)
+	a.POST("/accounts/:id/mfa/reset", s.resetAccountMFA)
+
 	// Sources and mappings (directory).
 	a.GET("/sources", s.showSourcesPage)
 	a.GET("/sources/new", s.showNewSourcePage, s.requireAdmin)
@@ -129,6 +151,7 @@ func (s *Server) routes() {
 	a.POST("/products/:id/delete", s.deleteProduct)
 	a.POST("/products/:id/test", s.testProduct)
 	a.POST("/products/:id/retry", s.retryProduct)
+	a.POST("/products/:id/attention", s.resolveAttention)
 	a.POST("/products/:id/sync-all", s.syncProduct)
 
 	// JSON API (web/api_*.go): token or session; admins change, auditors

@@ -15,27 +15,38 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/idsync/idsync/internal/auth"
 	"github.com/idsync/idsync/internal/config"
+	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/products"
 	"github.com/idsync/idsync/internal/store"
+	"github.com/idsync/idsync/internal/syncplan"
 )
 
-// Syncer is what the console asks of the sync engine (internal/syncer).
+// Syncer is what the console asks of the sync engine (internal/syncer);
+// *syncer.Syncer satisfies it, which web.New's caller checks at compile time.
 type Syncer interface {
 	Preview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
 	Apply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
 	RefreshUser(ctx context.Context, userID int64) (*model.Run, error)
+	StartPreview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
+	StartApply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
+	Cancel(ctx context.Context, runID int64) error
+	Explain(ctx context.Context, userID int64) (syncplan.Explanation, error)
+	PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*model.Run, error)
 }
 
 // Directory is what the console asks of the directory client
-// (internal/directory). The sources pages add the methods they call.
-type Directory interface{}
+// (internal/directory): Test connection and the mapping page's group
+// picker.
+type Directory interface {
+	Test(ctx context.Context, src *model.Source) (directory.TestResult, error)
+	SearchGroups(ctx context.Context, src *model.Source, query string, limit int) ([]directory.GroupRef, error)
+}
 
 // Products is what the console asks of product delivery
 // (internal/products). The products pages add the methods they call.
@@ -67,6 +78,12 @@ type Deps struct {
 	SetupToken string
 	// Now is the clock (tests pass a fake one); nil = time.Now.
 	Now func() time.Time
+	// PasswordParams are the argon2id costs of new hashes; nil = the
+	// defaults (tests pass cheap ones; checks read them from the hash).
+	PasswordParams *auth.Params
+	// PasswordHashing bounds concurrent argon2id work (internal/auth
+	// Gate); nil = auth.NewGate's defaults (half the CPUs).
+	PasswordHashing *auth.Gate
 }
 
 // Server is the console. Create it with New; it serves through Handler.
@@ -77,7 +94,7 @@ type Server struct {
 	cfg      *config.Config
 	registry *prometheus.Registry
 	metrics  *httpMetrics
-	sessions *sessions.CookieStore
+	sessions *dbSessionStore
 	now      func() time.Time
 
 	syncer    Syncer
@@ -88,9 +105,10 @@ type Server struct {
 
 	loginByUser *auth.Limiter
 	loginByIP   *auth.Limiter
-	// passwordSlots bounds concurrent argon2id checks (64 MiB each), so a
-	// burst of sign-ins cannot exhaust memory.
-	passwordSlots chan struct{}
+	hashParams  auth.Params // argon2id cost of new password hashes
+	// hashing bounds concurrent argon2id work (64 MiB and two cores
+	// each), so a burst of sign-ins cannot exhaust memory or starve pages.
+	hashing *auth.Gate
 
 	// uploads are the routes allowed a larger body (AllowUpload, limits.go).
 	uploads map[string]uploadRoute
@@ -132,12 +150,19 @@ func New(d Deps) (*Server, error) {
 		setupToken:  d.SetupToken,
 	}
 	s.setupIssued = s.now()
-	s.passwordSlots = make(chan struct{}, 4)
+	s.hashing = d.PasswordHashing
+	if s.hashing == nil {
+		s.hashing = auth.NewGate(0, 0, 0)
+	}
+	s.hashParams = auth.DefaultParams()
+	if d.PasswordParams != nil {
+		s.hashParams = *d.PasswordParams
+	}
 	var err error
 	if s.metrics, err = newHTTPMetrics(d.Metrics); err != nil {
 		return nil, err
 	}
-	s.sessions = newSessionStore(d.Config)
+	s.sessions = newSessionStore(d.Config, d.Store, d.Now)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -145,6 +170,15 @@ func New(d Deps) (*Server, error) {
 	// X-Forwarded-For must be configured explicitly, so the rate limit per
 	// IP cannot be dodged with a forged header.
 	s.echo.IPExtractor = echo.ExtractIPDirect()
+	if len(d.Config.TrustedProxies) > 0 {
+		// Only these peers may name the client in X-Forwarded-For; the
+		// rightmost address not among them is the client.
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range d.Config.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		s.echo.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	s.routes()
 	return s, nil
 }

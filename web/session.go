@@ -1,9 +1,7 @@
 package web
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/idsync/idsync/internal/config"
 	"github.com/idsync/idsync/internal/model"
+	"github.com/idsync/idsync/internal/store"
 )
 
 // SessionCookie is the name of the console's session cookie.
@@ -23,7 +22,6 @@ const SessionCookie = "idsync_session"
 const (
 	sessAdminID = "aid"   // int64: the signed-in admin
 	sessIssued  = "iat"   // int64 unix seconds: when they signed in
-	sessCSRF    = "csrf"  // string: the per-session CSRF token
 	sessFlash   = "flash" // string: a one-time message
 	sessFlashEr = "flerr" // bool: the flash message reports a refusal
 )
@@ -34,31 +32,29 @@ const (
 	ctxAdmin   = "idsync.admin"
 )
 
-// newSessionStore returns a cookie store whose signing and encryption keys
-// are derived from the configured session key, so one 32-byte key file is
-// enough and the two keys are independent.
-func newSessionStore(cfg *config.Config) *sessions.CookieStore {
-	derive := func(label string) []byte {
-		m := hmac.New(sha256.New, cfg.SessionKey)
-		m.Write([]byte("idsync session " + label))
-		return m.Sum(nil)
-	}
-	st := sessions.NewCookieStore(derive("authentication"), derive("encryption"))
-	st.Options = &sessions.Options{
+// newSessionStore returns the database-backed session store; its cookie
+// signing key is derived from the configured session key.
+func newSessionStore(cfg *config.Config, st *store.Store, now func() time.Time) *dbSessionStore {
+	return newDBSessionStore(st, cfg.SessionKey, sessions.Options{
 		Path:     "/",
-		MaxAge:   int(cfg.SessionMaxAge.Seconds()),
 		HttpOnly: true,
 		Secure:   cfg.SecureCookie,
 		SameSite: http.SameSiteLaxMode,
-	}
-	st.MaxAge(int(cfg.SessionMaxAge.Seconds()))
-	return st
+	}, cfg.SessionMaxAge, sessionIdle(cfg), now)
 }
 
-// loadSession is the first middleware: it decodes the session cookie (a
-// bad or expired cookie gives a fresh session), makes sure it carries a
-// CSRF token, and loads the signed-in admin, putting their name into the
-// request context for audit entries.
+// sessionIdle is the idle timeout (30 minutes when the config leaves it unset).
+func sessionIdle(cfg *config.Config) time.Duration {
+	if cfg.SessionIdleTimeout > 0 {
+		return cfg.SessionIdleTimeout
+	}
+	return 30 * time.Minute
+}
+
+// loadSession is the first middleware: it loads the session named by the
+// cookie (expired, ended or tampered → an anonymous one), and the
+// signed-in admin, putting their name into the request context for audit
+// entries. A disabled or deleted account's session ends here.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		switch c.Path() {
@@ -73,34 +69,34 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		sess, err := s.sessions.New(r, SessionCookie)
 		if err != nil {
-			// Undecodable (old key, tampered): start over. New still returns a session.
-			sess.IsNew = true
-			sess.Values = map[any]any{}
+			return err
 		}
+		sess.Values[sessIP] = c.RealIP()
+		sess.Values[sessUA] = r.UserAgent()
 		c.Set(ctxSession, sess)
-		dirty := false
-		if tok, _ := sess.Values[sessCSRF].(string); tok == "" {
-			sess.Values[sessCSRF] = randomToken()
-			dirty = true
-		}
 		if id, ok := sess.Values[sessAdminID].(int64); ok && id > 0 {
-			iat, _ := sess.Values[sessIssued].(int64)
 			a, err := s.store.GetAdmin(r.Context(), id)
 			switch {
-			case s.now().Sub(time.Unix(iat, 0)) > s.cfg.SessionMaxAge:
-				delete(sess.Values, sessAdminID)
-				dirty = true
-			case model.ErrorCode(err) == model.ENOTFOUND:
-				delete(sess.Values, sessAdminID)
-				dirty = true
+			case model.ErrorCode(err) == model.ENOTFOUND || (err == nil && !a.Active()):
+				if err := s.endSession(c); err != nil {
+					return err
+				}
 			case err != nil:
 				return err
 			default:
+				if ok, err := s.directoryStillAllows(c, a); err != nil {
+					return err
+				} else if !ok {
+					if err := s.endSession(c); err != nil {
+						return err
+					}
+					break
+				}
 				c.Set(ctxAdmin, a)
 				c.SetRequest(r.WithContext(model.WithActor(r.Context(), a.Username)))
 			}
 		}
-		if dirty {
+		if fresh, _ := sess.Values[sessFresh].(bool); fresh {
 			if err := s.saveSession(c); err != nil {
 				return err
 			}
@@ -121,7 +117,7 @@ func session(c echo.Context) *sessions.Session {
 func (s *Server) saveSession(c echo.Context) error {
 	sess := session(c)
 	if sess.Options == nil {
-		o := *s.sessions.Options
+		o := s.sessions.opts
 		sess.Options = &o
 	}
 	if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
@@ -136,32 +132,47 @@ func currentAdmin(c echo.Context) *model.Admin {
 	return a
 }
 
-// startSession signs a in with a brand-new session: every old value
-// (including the CSRF token) is dropped, so a session fixed by an attacker
-// before sign-in is worth nothing after it.
+// startSession signs a in with a brand-new session: a new random id (the
+// old session's row is deleted), so a session fixed by an attacker before
+// sign-in — and its CSRF token — is worth nothing after it.
 func (s *Server) startSession(c echo.Context, a *model.Admin) error {
 	sess := session(c)
+	if sess.ID != "" {
+		if err := s.store.DeleteSession(c.Request().Context(), hashID(sess.ID)); err != nil {
+			return err
+		}
+	}
+	ip, _ := sess.Values[sessIP].(string)
+	ua, _ := sess.Values[sessUA].(string)
+	sess.ID = ""
+	sess.IsNew = true
 	sess.Values = map[any]any{
 		sessAdminID: a.ID,
 		sessIssued:  s.now().Unix(),
-		sessCSRF:    randomToken(),
+		sessIP:      ip,
+		sessUA:      ua,
 	}
-	o := *s.sessions.Options
+	o := s.sessions.opts
 	sess.Options = &o
 	c.Set(ctxAdmin, a)
 	return s.saveSession(c)
 }
 
-// endSession signs out: the cookie is expired and a new anonymous session
-// with a new CSRF token starts on the next request.
+// endSession signs out: the session's row is deleted and the cookie
+// expired; a new anonymous session with a new CSRF token starts on the
+// next request.
 func (s *Server) endSession(c echo.Context) error {
 	sess := session(c)
 	sess.Values = map[any]any{}
-	o := *s.sessions.Options
+	o := s.sessions.opts
 	o.MaxAge = -1
 	sess.Options = &o
 	c.Set(ctxAdmin, nil)
-	return s.saveSession(c)
+	if err := s.saveSession(c); err != nil {
+		return err
+	}
+	sess.ID = ""
+	return nil
 }
 
 // flash stores msg to be shown on the next page.

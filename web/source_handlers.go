@@ -16,11 +16,6 @@ import (
 	"github.com/idsync/idsync/templates/pages"
 )
 
-// sourceTester is what the sources pages ask of Deps.Directory.
-type sourceTester interface {
-	Test(ctx context.Context, src *model.Source) (directory.TestResult, error)
-}
-
 // sourceTestTimeout caps "Test connection" whatever the source's timeout.
 const sourceTestTimeout = 30 * time.Second
 
@@ -88,6 +83,7 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 		f["urls"] = "at least one ldap:// or ldaps:// URL is required"
 	}
 	src.StartTLS = c.FormValue("start_tls") == "on"
+	src.PrimaryGroups = c.FormValue("primary_groups") == "on"
 	src.CACert = strings.TrimSpace(c.FormValue("ca_cert"))
 	src.ServerName = val("server_name")
 	src.BindDN = val("bind_dn")
@@ -137,10 +133,18 @@ func sourceFromForm(c echo.Context, src *model.Source, attrs []model.AttributeDe
 		}
 	}
 	for name, v := range map[string]string{"attributes.external_id": src.Attributes.ExternalID, "attributes.username": src.Attributes.Username,
-		"attributes.email": src.Attributes.Email, "attributes.display_name": src.Attributes.DisplayName, "attributes.disabled": src.Attributes.Disabled, "member_attr": src.MemberAttr} {
+		"attributes.email": src.Attributes.Email, "attributes.display_name": src.Attributes.DisplayName} {
 		if strings.ContainsAny(v, "()=*,\\ ") {
 			f[name] = "must be an attribute name"
 		}
+	}
+	for _, a := range strings.Split(src.MemberAttr, ",") {
+		if strings.ContainsAny(strings.TrimSpace(a), "()=*\\ ") {
+			f["member_attr"] = "must be attribute names separated by commas (member, uniqueMember, memberUid)"
+		}
+	}
+	if _, err := directory.ParseDisabled(src.Attributes.Disabled); err != nil {
+		f["attributes.disabled"] = "does not parse: " + err.Error()
 	}
 	return f
 }
@@ -278,8 +282,8 @@ func (s *Server) testSourceForm(c echo.Context) error {
 }
 
 func (s *Server) testSource(ctx context.Context, src *model.Source) pages.SourceTest {
-	t, ok := s.directory.(sourceTester)
-	if !ok || t == nil {
+	t := s.directory
+	if t == nil {
 		return pages.SourceTest{Message: "The directory client is not available in this server."}
 	}
 	ctx, cancel := context.WithTimeout(ctx, sourceTestTimeout)
@@ -287,9 +291,9 @@ func (s *Server) testSource(ctx context.Context, src *model.Source) pages.Source
 	res, err := t.Test(ctx, src)
 	if err != nil {
 		s.log.Info("source test failed", "source", src.Name, "err", err)
-		return pages.SourceTest{Users: res.Users, Groups: res.Groups, Message: model.ErrorMessage(err)}
+		return pages.SourceTest{Users: res.Users, Groups: res.Groups, Message: model.ErrorMessage(err), Warnings: res.Warnings}
 	}
-	return pages.SourceTest{OK: true, Users: res.Users, Groups: res.Groups}
+	return pages.SourceTest{OK: true, Users: res.Users, Groups: res.Groups, Warnings: res.Warnings}
 }
 
 func firstFieldError(f map[string]string) string {

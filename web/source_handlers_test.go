@@ -18,7 +18,7 @@ func sourceForm(csrf string, src model.Source) url.Values {
 		"_csrf": {csrf}, "name": {src.Name}, "kind": {string(src.Kind)}, "urls": {strings.Join(src.URLs, "\n")},
 		"bind_dn": {src.BindDN}, "bind_password": {src.BindPassword}, "user_base_dn": {src.UserBaseDN}, "user_filter": {src.UserFilter},
 		"group_base_dn": {src.GroupBaseDN}, "group_filter": {src.GroupFilter}, "member_attr": {src.MemberAttr},
-		"page_size": {"100"}, "timeout": {"10"}, "enabled": {"on"},
+		"page_size": {"100"}, "timeout": {"10"}, "enabled": {"on"}, "primary_groups": {onOffForm(src.PrimaryGroups)},
 		"attributes.external_id": {src.Attributes.ExternalID}, "attributes.username": {src.Attributes.Username},
 		"attributes.email": {src.Attributes.Email}, "attributes.display_name": {src.Attributes.DisplayName},
 		"attributes.disabled": {src.Attributes.Disabled},
@@ -27,6 +27,13 @@ func sourceForm(csrf string, src model.Source) url.Values {
 		v.Set("attributes.enterprise."+k, a)
 	}
 	return v
+}
+
+func onOffForm(b bool) string {
+	if b {
+		return "on"
+	}
+	return ""
 }
 
 func TestSources(t *testing.T) {
@@ -115,6 +122,7 @@ func TestSources(t *testing.T) {
 			src := good
 			src.Name = "bind-form-" + objIDStr(int64(i))
 			src.BindDN = name
+			src.PrimaryGroups = true
 			if r := c.post("/sources", sourceForm(csrf, src)); r.status != http.StatusSeeOther {
 				t.Errorf("%q: status %d", name, r.status)
 			}
@@ -122,6 +130,9 @@ func TestSources(t *testing.T) {
 		list, _ := e.st.ListSources(ctx)
 		for _, s := range list {
 			if strings.HasPrefix(s.Name, "bind-form-") {
+				if !s.PrimaryGroups {
+					t.Errorf("%s: primary groups option not stored", s.Name)
+				}
 				if err := e.st.DeleteSource(ctx, s.ID); err != nil {
 					t.Error(err)
 				}

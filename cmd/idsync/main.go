@@ -4,6 +4,8 @@
 //	idsync migrate          apply database migrations and exit
 //	idsync admin create     create a console account (automated installs)
 //	idsync sync             preview or apply a sync from the command line
+//	idsync rotate-secret-key   re-seal stored secrets with a new key
+//	idsync rotate-session-key  new session key (ends every session)
 //
 // Every flag also reads an IDSYNC_* environment variable (DATABASE_URL for
 // the database); run `idsync serve -h` for the list.
@@ -72,9 +74,17 @@ const usage = `usage: idsync <command> [flags]
 commands:
   serve          run the web console (default address 127.0.0.1:8080)
   migrate        apply database migrations and exit
+  admin list     list the console accounts (role, status, MFA, sessions)
   admin create   create a console account:
                    --username NAME --password-file FILE --role admin|auditor
+  admin disable | enable | delete --username NAME
+  admin role     --username NAME --role admin|auditor
+  admin reset-password --username NAME   print a one-time link (24 h)
   sync           preview a sync of a directory source (--apply to apply it)
+  backup         copy the SQLite database (--output FILE); PostgreSQL: pg_dump
+  rotate-secret-key   re-seal every stored secret with a new secret key
+                   (stop idsync first; --new-key-file FILE)
+  rotate-session-key  write a new session key (everybody signs in again)
 
 Run "idsync <command> -h" for the flags; each flag also reads an IDSYNC_*
 environment variable, the database DATABASE_URL.
@@ -97,6 +107,12 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runAdmin(ctx, rest)
 	case "sync":
 		return m.runSync(ctx, rest) // cmd/idsync/sync.go
+	case "backup":
+		return m.runBackup(ctx, rest) // cmd/idsync/backup.go
+	case "rotate-secret-key":
+		return m.runRotateSecretKey(ctx, rest) // cmd/idsync/keys.go
+	case "rotate-session-key":
+		return m.runRotateSessionKey(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

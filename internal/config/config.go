@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,12 +42,18 @@ type Config struct {
 	RunRetentionDays      int            // 0 = keep the Settings value
 	ShutdownTimeout       time.Duration
 	SessionMaxAge         time.Duration
-	LoginMaxFailures      int           // per account and per IP within LoginWindow
-	ApplyBatchSize        int           // actions per apply transaction; 0 = the syncer's default
-	LoginWindow           time.Duration // sliding window of the login rate limit
+	SessionIdleTimeout    time.Duration // a session unused this long ends
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies   []*net.IPNet
+	LoginMaxFailures int           // per account and per IP within LoginWindow
+	ApplyBatchSize   int           // actions per apply transaction; 0 = the syncer's default
+	LoginWindow      time.Duration // sliding window of the login rate limit
 	// PublicURL is the console's address as admins reach it, for links in
 	// alerts; "" = links are relative.
 	PublicURL string
+	// SecretKeyFile and SessionKeyFile are the files the keys were read
+	// from ("" when given in hex); the rotate commands write there.
+	SecretKeyFile, SessionKeyFile string
 	// KeyFiles are the key files read at start (secret, session, TLS);
 	// WarnInsecureKeyFiles checks their modes.
 	KeyFiles []string
@@ -108,7 +115,9 @@ var options = []option{
 	{"timezone", "IDSYNC_TIMEZONE", "", "IANA time zone of the refresh schedule; default the server's"},
 	{"run-retention-days", "IDSYNC_RUN_RETENTION_DAYS", "0", "override the run retention setting (0 = use the setting)"},
 	{"shutdown-timeout", "IDSYNC_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests"},
-	{"session-max-age", "IDSYNC_SESSION_MAX_AGE", "12h", "how long a sign-in lasts"},
+	{"session-max-age", "IDSYNC_SESSION_MAX_AGE", "12h", "how long a sign-in lasts at most"},
+	{"session-idle-timeout", "IDSYNC_SESSION_IDLE_TIMEOUT", "30m", "a sign-in unused this long ends"},
+	{"trusted-proxies", "IDSYNC_TRUSTED_PROXIES", "", "CIDR,… of reverse proxies whose X-Forwarded-For names the client"},
 	{"login-max-failures", "IDSYNC_LOGIN_MAX_FAILURES", "5", "failed sign-ins allowed per account and per IP within the window"},
 	{"login-window", "IDSYNC_LOGIN_WINDOW", "15m", "sliding window of the sign-in rate limit"},
 	{"public-url", "IDSYNC_PUBLIC_URL", "", "the console's address as admins reach it (links in alert messages), e.g. https://idsync.example.com"},
@@ -167,7 +176,7 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 			return nil, fmt.Errorf("config: --%s: %q is not true or false", name, get(name))
 		}
 	}
-	durs := map[string]*time.Duration{"shutdown-timeout": &c.ShutdownTimeout, "session-max-age": &c.SessionMaxAge, "login-window": &c.LoginWindow}
+	durs := map[string]*time.Duration{"shutdown-timeout": &c.ShutdownTimeout, "session-max-age": &c.SessionMaxAge, "session-idle-timeout": &c.SessionIdleTimeout, "login-window": &c.LoginWindow}
 	for name, dst := range durs {
 		if *dst, err = time.ParseDuration(get(name)); err != nil || *dst <= 0 {
 			return nil, fmt.Errorf("config: --%s: %q is not a positive duration like 15m", name, get(name))
@@ -203,6 +212,9 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	if c.TLS() {
 		c.SecureCookie = true
 	}
+	if c.TrustedProxies, err = parseCIDRs(get("trusted-proxies")); err != nil {
+		return nil, err
+	}
 	if c.PublicURL = strings.TrimRight(get("public-url"), "/"); c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("config: --public-url: %q is not an http:// or https:// URL", c.PublicURL)
@@ -220,16 +232,22 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 	if c.SessionKey, err = loadKey("session", get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")); err != nil {
 		return nil, err
 	}
-	for _, k := range []struct{ hexKey, file, def string }{
-		{get("secret-key"), get("secret-key-file"), filepath.Join(c.DataDir, "secret.key")},
-		{get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key")},
+	for _, k := range []struct {
+		hexKey, file, def string
+		dst               *string
+	}{
+		{get("secret-key"), get("secret-key-file"), filepath.Join(c.DataDir, "secret.key"), &c.SecretKeyFile},
+		{get("session-key"), get("session-key-file"), filepath.Join(c.DataDir, "session.key"), &c.SessionKeyFile},
 	} {
 		switch {
 		case k.hexKey != "":
 		case k.file != "":
-			c.KeyFiles = append(c.KeyFiles, k.file)
+			*k.dst = k.file
 		default:
-			c.KeyFiles = append(c.KeyFiles, k.def)
+			*k.dst = k.def
+		}
+		if *k.dst != "" {
+			c.KeyFiles = append(c.KeyFiles, *k.dst)
 		}
 	}
 	if c.TLSKey != "" {
@@ -324,4 +342,33 @@ func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// parseCIDRs reads "CIDR,…" (a bare address means just that address).
+func parseCIDRs(list string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, fmt.Errorf("config: --trusted-proxies: %q is not an address or CIDR", f)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			return nil, fmt.Errorf("config: --trusted-proxies: %q is not an address or CIDR", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -131,6 +131,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad int", []string{"--run-retention-days", "-3"}, nil, "--run-retention-days"},
 		{"bad key", []string{"--secret-key", "abcd"}, nil, "--secret-key"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
+		{"bad proxy", []string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},
+		{"bad idle", []string{"--session-idle-timeout", "0s"}, nil, "--session-idle-timeout"},
 		{"stray arg", []string{"extra"}, nil, "extra"},
 	}
 	for _, tc := range cases {
@@ -157,5 +159,22 @@ func TestOptionsDocumented(t *testing.T) {
 	}
 	if !seen["DATABASE_URL"] || !seen["IDSYNC_ADDR"] {
 		t.Error("DATABASE_URL / IDSYNC_ADDR missing")
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load([]string{"--data-dir", t.TempDir(), "--trusted-proxies", " 127.0.0.1, 10.1.0.0/16,::1 "}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range c.TrustedProxies {
+		got = append(got, n.String())
+	}
+	if want := "127.0.0.1/32 10.1.0.0/16 ::1/128"; strings.Join(got, " ") != want {
+		t.Errorf("TrustedProxies = %v, want %s", got, want)
+	}
+	if c.SessionIdleTimeout.Minutes() != 30 {
+		t.Errorf("default idle timeout %v, want 30m", c.SessionIdleTimeout)
 	}
 }

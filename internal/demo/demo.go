@@ -57,7 +57,7 @@ func (d *Directory) URL() string { return d.srv.URL() }
 func (d *Directory) Close() error { return d.srv.Close() }
 
 // Source returns a ready Source for the demo directory (Demo=true, OpenLDAP
-// defaults, disabled flag from pwdAccountLockedTime).
+// defaults, disabled flag a permanent ppolicy lock).
 func (d *Directory) Source() model.Source {
 	s := model.DefaultSource(model.SourceOpenLDAP)
 	s.Name = SourceName
@@ -68,7 +68,7 @@ func (d *Directory) Source() model.Source {
 	s.UserBaseDN = PeopleDN
 	s.GroupBaseDN = GroupsDN
 	s.Timeout = 10 * time.Second
-	s.Attributes.Disabled = "pwdAccountLockedTime"
+	s.Attributes.Disabled = "locked(pwdAccountLockedTime)"
 	return s
 }
 
@@ -165,7 +165,7 @@ func Generate() []memldap.Entry {
 			delete(attrs, "mail")
 		}
 		if rng.IntN(100) < 3 {
-			attrs["pwdAccountLockedTime"] = []string{"20260101000000Z"}
+			attrs["pwdAccountLockedTime"] = []string{"000001010000Z"} // a permanent ppolicy lock
 		}
 		add(p.dn, attrs)
 	}

@@ -1,11 +1,18 @@
 package directory_test
 
 import (
+	"encoding/binary"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/directory/adtest"
+	"github.com/idsync/idsync/internal/model"
 )
 
 // TestMain stops the shared Samba AD (adtest) after the package's tests.
@@ -34,5 +41,141 @@ func TestADBindNames(t *testing.T) {
 		if _, err := c.Test(ctxT(t), &src); directory.ErrorKind(err) != directory.KindBind {
 			t.Errorf("bind as %q with a wrong password: %v, want a bind error", name, err)
 		}
+	}
+}
+
+// adAnswer computes from AD's own answers which users under the user base
+// and filter are members of group dn, nested anywhere: the groups AD puts
+// in dn's chain (LDAP_MATCHING_RULE_IN_CHAIN on memberOf), their direct
+// members from AD's memberOf back links and, with primary groups, the
+// users whose primaryGroupID is one of those groups. With exact, the users
+// come straight from the in-chain rule on the users (Samba evaluates that
+// slowly, about 4 s a group, so only a few groups use it).
+type adAnswer struct {
+	t     *testing.T
+	c     *ldap.Conn
+	src   model.Source
+	users []*ldap.Entry
+}
+
+func (a *adAnswer) search(base, filter string, attrs ...string) []*ldap.Entry {
+	a.t.Helper()
+	r, err := a.c.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil), 1000)
+	if err != nil {
+		a.t.Fatalf("search %s: %v", filter, err)
+	}
+	return r.Entries
+}
+
+func (a *adAnswer) members(dn string, exact bool) map[string]bool {
+	if a.users == nil {
+		a.users = a.search(a.src.UserBaseDN, a.src.UserFilter, "objectGUID", "memberOf", "primaryGroupID")
+	}
+	chain := map[string]bool{model.NormalizeDN(dn): true}
+	tokens := map[string]bool{}
+	for _, g := range a.search(adtest.BaseDN, "(&(objectClass=group)(|(distinguishedName="+ldap.EscapeFilter(dn)+")(memberOf:1.2.840.113556.1.4.1941:="+ldap.EscapeFilter(dn)+")))", "primaryGroupToken") {
+		chain[model.NormalizeDN(g.DN)] = true
+		tokens[g.GetAttributeValue("primaryGroupToken")] = true
+	}
+	got := map[string]bool{}
+	if exact {
+		for _, e := range a.search(a.src.UserBaseDN, "(&"+a.src.UserFilter+"(memberOf:1.2.840.113556.1.4.1941:="+ldap.EscapeFilter(dn)+"))", "objectGUID") {
+			got[guidString(e.GetRawAttributeValue("objectGUID"))] = true
+		}
+	}
+	for _, u := range a.users {
+		in := a.src.PrimaryGroups && tokens[u.GetAttributeValue("primaryGroupID")]
+		for _, g := range u.GetAttributeValues("memberOf") {
+			in = in || (!exact && chain[model.NormalizeDN(g)])
+		}
+		if in {
+			got[guidString(u.GetRawAttributeValue("objectGUID"))] = true
+		}
+	}
+	return got
+}
+
+func guidString(b []byte) string {
+	if len(b) != 16 {
+		return ""
+	}
+	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint16(b[4:6]), binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16])
+}
+
+// TestADNestedMatchesInChain reads the test AD and compares, for every
+// group under the groups OU, the nested member set with AD's own in-chain
+// answer (see adAnswer): nesting through a group outside
+// the groups OU, a cycle and a group of 1,600 members included.
+func TestADNestedMatchesInChain(t *testing.T) {
+	s := adtest.Start(t)
+	src := s.Source()
+	snap, err := directory.New(nil).Read(ctxT(t), &src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Users) != adtest.Users {
+		t.Fatalf("%d users, want %d", len(snap.Users), adtest.Users)
+	}
+	ix := model.NewIndex(snap)
+	ad := &adAnswer{t: t, c: s.Admin(t), src: src}
+	start := time.Now()
+	defer func() { t.Logf("compared with AD's answers in %s", time.Since(start)) }()
+	groups := 0
+	for _, g := range adtest.Groups() {
+		if !strings.HasSuffix(g.DN, ","+adtest.GroupsDN) {
+			dg := ix.Group(g.DN)
+			if dg == nil || !dg.Outside {
+				t.Errorf("%s (outside the groups OU, nested): read = %v, want it read and marked outside", g.DN, dg != nil)
+			}
+			continue
+		}
+		groups++
+		members, ok := ix.Members(g.DN, true)
+		if !ok {
+			t.Errorf("%s: not in the snapshot", g.DN)
+			continue
+		}
+		exact := g.DN == adtest.ServiceDN || g.DN == adtest.CycleADN
+		want := ad.members(g.DN, exact)
+		if len(members) != len(want) {
+			t.Errorf("%s: %d nested members, AD's in-chain answer %d", g.DN, len(members), len(want))
+		}
+		for id := range want {
+			if _, ok := members[id]; !ok {
+				t.Errorf("%s: AD counts %s, the read does not", g.DN, id)
+				break
+			}
+		}
+		if dg := ix.Group(g.DN); dg.ID == "" || dg.Outside {
+			t.Errorf("%s: stable id %q, outside %v", g.DN, dg.ID, dg.Outside)
+		}
+	}
+	if groups < 90 {
+		t.Errorf("compared %d groups", groups)
+	}
+	// The service group reaches two levels outside the groups OU.
+	m, _ := ix.Members(adtest.ServiceDN, true)
+	for _, i := range []int{4, 20, 21, 40} {
+		found := false
+		for id := range m {
+			if ix.UserByID[id].DN == adtest.UserN(i).DN {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("service-x lacks user %d", i)
+		}
+	}
+	if m, _ := ix.Members(adtest.PrimaryMapped, true); len(m) != 2+20 {
+		t.Errorf("with-primary: %d members, want 22 (2 by member, 20 by primaryGroupID)", len(m))
+	}
+	// Without primary groups the 20 primary members are not counted.
+	src.PrimaryGroups = false
+	snap, err = directory.New(nil).Read(ctxT(t), &src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := model.NewIndex(snap).Members(adtest.PrimaryMapped, true); len(m) != 2 {
+		t.Errorf("with-primary without primary groups: %d members, want 2", len(m))
 	}
 }

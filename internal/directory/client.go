@@ -20,6 +20,7 @@ import (
 // is safe for concurrent use.
 type Client struct {
 	logger *slog.Logger
+	now    func() time.Time // evaluates disabled flags with dates (SetClock)
 }
 
 // New returns a Client logging to logger (nil: discard).
@@ -27,8 +28,13 @@ func New(logger *slog.Logger) *Client {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{logger: logger}
+	return &Client{logger: logger, now: time.Now}
 }
+
+// SetClock makes the client evaluate dates in disabled flags (past(…),
+// locked(…)) at now() instead of the wall clock; for tests. Call it before
+// the client is shared.
+func (c *Client) SetClock(now func() time.Time) { c.now = now }
 
 const defaultTimeout = 30 * time.Second
 

@@ -25,11 +25,7 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 		return nil, err
 	}
 	defer s.Close()
-	memberAttr := strings.TrimSpace(src.MemberAttr)
-	if memberAttr == "" {
-		memberAttr = "member"
-	}
-	byUID := strings.EqualFold(memberAttr, "memberUid")
+	mattrs := src.MemberAttrs()
 	userF, err := ldap.CompileFilter(orAll(src.UserFilter))
 	if err != nil {
 		return nil, newError(src, KindFilter, s.url, err, "user filter %q does not parse: %v", orAll(src.UserFilter), filterReason(err))
@@ -38,15 +34,23 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 	if err != nil {
 		return nil, newError(src, KindFilter, s.url, err, "group filter %q does not parse: %v", orAll(src.GroupFilter), filterReason(err))
 	}
-	m := newUserMapper(src)
+	m, err := newUserMapper(src)
+	if err != nil {
+		return nil, err
+	}
+	m.now = c.now()
 	snap := &model.Snapshot{SourceID: src.ID, ReadAt: time.Now().UTC()}
+	cl := newUnmatchedClassifier(s, src, m)
+	_, uidAttrs := memberAttrs(src)
+	uidExact := len(uidAttrs) > 0 && s.memberUIDCaseExact(src)
+	cl.exact = uidExact
 	users := map[string]bool{}
 	seen := map[string]bool{normDN(dn): true}
 	queue := []string{dn}
 	for len(queue) > 0 {
 		gdn := queue[0]
 		queue = queue[1:]
-		name, members, found, err := s.groupEntry(ctx, src, gdn, groupF, memberAttr)
+		name, members, found, err := s.groupEntry(ctx, src, gdn, groupF, mattrs)
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +61,8 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 			continue
 		}
 		g := model.DirGroup{DN: gdn, Name: name}
-		for _, v := range members {
+		for _, pm := range members {
+			v, byUID := pm.v, pm.uid
 			var q *searchReq
 			if byUID {
 				f := "(&" + orAll(src.UserFilter) + "(" + src.Attributes.Username + "=" + ldap.EscapeFilter(v) + "))"
@@ -67,7 +72,7 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 				}
 				q = &searchReq{base: src.UserBaseDN, scope: ldap.ScopeWholeSubtree, filter: fp, attrs: m.attrs, sizeLimit: 2}
 			} else {
-				q = &searchReq{base: v, scope: ldap.ScopeBaseObject, filter: userF, attrs: m.attrs}
+				q = &searchReq{base: StripUID(v), scope: ldap.ScopeBaseObject, filter: userF, attrs: m.attrs}
 			}
 			var u model.DirUser
 			n := 0
@@ -81,6 +86,13 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 			if err != nil && !ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultInvalidDNSyntax) {
 				return nil, classify(ctx, src, s.url, "read member "+v, err)
 			}
+			switch {
+			case n != 1:
+			case byUID && uidExact && u.Username != v:
+				n = 0 // the full read would not match it either
+			case !byUID && !underBase(memberKey(v), src.UserBaseDN):
+				n = 0
+			}
 			if n == 1 {
 				g.Users = append(g.Users, u.ExternalID)
 				if !users[u.ExternalID] {
@@ -90,26 +102,34 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 				continue
 			}
 			if !byUID {
-				_, _, isGroup, err := s.groupEntry(ctx, src, v, groupF, "1.1")
+				_, _, isGroup, err := s.groupEntry(ctx, src, StripUID(v), groupF, []string{"1.1"})
 				if err != nil {
 					return nil, err
 				}
 				if isGroup {
-					g.Groups = append(g.Groups, v)
-					if k := normDN(v); nested && !seen[k] {
+					gv := StripUID(v)
+					g.Groups = append(g.Groups, gv)
+					if k := normDN(gv); nested && !seen[k] {
 						seen[k] = true
-						queue = append(queue, v)
+						queue = append(queue, gv)
 					}
 					continue
 				}
 			}
-			g.Unresolved = append(g.Unresolved, v)
+			um, err := cl.classify(ctx, v, byUID)
+			if err != nil {
+				return nil, err
+			}
+			g.Unmatched = append(g.Unmatched, um)
 		}
 		slices.Sort(g.Users)
 		g.Users = slices.Compact(g.Users)
 		slices.Sort(g.Groups)
 		g.Groups = slices.Compact(g.Groups)
-		slices.Sort(g.Unresolved)
+		slices.SortFunc(g.Unmatched, func(a, b model.UnmatchedMember) int { return strings.Compare(a.Value, b.Value) })
+		for _, um := range g.Unmatched {
+			g.Unresolved = append(g.Unresolved, um.Value)
+		}
 		snap.Groups = append(snap.Groups, g)
 	}
 	slices.SortFunc(snap.Users, func(a, b model.DirUser) int { return strings.Compare(a.ExternalID, b.ExternalID) })
@@ -118,27 +138,27 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 }
 
 // groupEntry reads one group entry (base search with the group filter) and
-// its member values, following AD ranged retrieval. found is false when
-// the DN does not exist or is not a group.
-func (s *session) groupEntry(ctx context.Context, src *model.Source, dn string, groupF *ber.Packet, memberAttr string) (name string, members []string, found bool, err error) {
+// its member values from each membership attribute, following AD ranged
+// retrieval. found is false when the DN does not exist or is not a group.
+func (s *session) groupEntry(ctx context.Context, src *model.Source, dn string, groupF *ber.Packet, attrs []string) (name string, members []pendingMember, found bool, err error) {
 	fp := groupF
-	q := &searchReq{base: dn, scope: ldap.ScopeBaseObject, filter: fp, attrs: []string{"cn", memberAttr}}
-	prefix := strings.ToLower(memberAttr + ";range=")
-	next := -1
+	ms := newMemberAttrSet(attrs)
+	q := &searchReq{base: dn, scope: ldap.ScopeBaseObject, filter: fp, attrs: append([]string{"cn"}, attrs...)}
+	type more struct{ attr, from int }
+	var pending []more
 	err = s.w.search(q, func(e *rawEntry) error {
 		found = true
 		name = e.first("cn")
 		for _, at := range e.attrs {
-			lname := strings.ToLower(string(at.name))
-			switch {
-			case lname == strings.ToLower(memberAttr):
-			case strings.HasPrefix(lname, prefix):
-				next = rangeNext(lname[len(prefix):])
-			default:
+			k, ranged, next := ms.match(at.name)
+			if k < 0 {
 				continue
 			}
+			if ranged && next >= 0 {
+				pending = append(pending, more{k, next})
+			}
 			for _, v := range at.vals {
-				members = append(members, string(v))
+				members = append(members, pendingMember{string(v), ms.uid[k]})
 			}
 		}
 		return nil
@@ -149,8 +169,27 @@ func (s *session) groupEntry(ctx context.Context, src *model.Source, dn string, 
 		}
 		return "", nil, false, classify(ctx, src, s.url, "read group "+dn, err)
 	}
+	for _, p := range pending {
+		_, vals, _, err := s.groupEntryRange(ctx, src, dn, attrs[p.attr], p.from)
+		if err != nil {
+			return "", nil, false, err
+		}
+		for _, v := range vals {
+			members = append(members, pendingMember{v, ms.uid[p.attr]})
+		}
+	}
+	return name, members, found, nil
+}
+
+// groupEntryRange reads the values of attr of group dn from range start
+// from on (AD ranged retrieval), until the last range.
+func (s *session) groupEntryRange(ctx context.Context, src *model.Source, dn, attr string, from int) (string, []string, bool, error) {
+	anyF, _ := ldap.CompileFilter("(objectClass=*)")
+	prefix := strings.ToLower(attr + ";range=")
+	var members []string
+	next := from
 	for next >= 0 {
-		rq := &searchReq{base: dn, scope: ldap.ScopeBaseObject, filter: fp, attrs: []string{fmt.Sprintf("%s;range=%d-*", memberAttr, next)}}
+		rq := &searchReq{base: dn, scope: ldap.ScopeBaseObject, filter: anyF, attrs: []string{fmt.Sprintf("%s;range=%d-*", attr, next)}}
 		cur := next
 		next = -1
 		err := s.w.search(rq, func(e *rawEntry) error {
@@ -172,5 +211,5 @@ func (s *session) groupEntry(ctx context.Context, src *model.Source, dn string, 
 			return "", nil, false, newError(src, KindProtocol, s.url, nil, "range retrieval of %q does not advance", dn)
 		}
 	}
-	return name, members, found, nil
+	return dn, members, true, nil
 }

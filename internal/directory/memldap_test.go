@@ -401,8 +401,16 @@ func TestMemberUID(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := snap.Groups[0]
-	if strings.Join(g.Users, ",") != "id-ann,id-bob" || strings.Join(g.Unresolved, ",") != "carl" {
-		t.Errorf("group = %+v", g)
+	// memberUid is case-exact (nis.schema): "BOB" is not bob, in the full
+	// read and in the single-user read alike.
+	if strings.Join(g.Users, ",") != "id-ann" || strings.Join(g.Unresolved, ",") != "BOB,carl" || len(g.Unmatched) != 2 {
+		t.Fatalf("group = %+v", g)
+	}
+	if um := g.Unmatched[0]; um.Reason != model.UnmatchedUnknownUID || !strings.Contains(um.Detail, "case") || um.Username != "bob" {
+		t.Errorf("BOB: %+v", um)
+	}
+	if um := g.Unmatched[1]; um.Reason != model.UnmatchedUnknownUID || um.Username != "" {
+		t.Errorf("carl: %+v", um)
 	}
 	one, err := c.ReadUser(ctxT(t), &src, "id-ann")
 	if err != nil {
@@ -410,5 +418,9 @@ func TestMemberUID(t *testing.T) {
 	}
 	if len(one.Groups) != 1 || len(one.Groups[0].Users) != 1 {
 		t.Errorf("ReadUser groups = %+v", one.Groups)
+	}
+	bob, err := c.ReadUser(ctxT(t), &src, "id-bob")
+	if err != nil || len(bob.Groups) != 0 {
+		t.Errorf("ReadUser(bob) = %+v, %v; want no group", bob, err)
 	}
 }

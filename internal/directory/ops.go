@@ -2,10 +2,12 @@ package directory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/model"
@@ -16,6 +18,10 @@ import (
 type TestResult struct {
 	Users  int
 	Groups int
+	// Warnings are configuration problems that do not stop a read, e.g. a
+	// group class the group filter selects whose membership attribute is
+	// not configured (its groups would read as empty).
+	Warnings []string
 }
 
 // Test connects (with failover), binds and counts users and groups. It
@@ -35,10 +41,68 @@ func (c *Client) Test(ctx context.Context, src *model.Source) (TestResult, error
 	if err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), noAttrs, func(*rawEntry) error { r.Groups++; return nil }); err != nil {
 		return TestResult{}, err
 	}
+	r.Warnings = MembershipWarnings(src)
 	if r.Users == 0 {
 		return r, newError(src, KindEmpty, s.url, nil, "connected, but the user filter %q under %q matches zero users", orAll(src.UserFilter), src.UserBaseDN)
 	}
 	return r, nil
+}
+
+// classMembers names the membership attributes of the common group
+// classes (posixGroup: memberUid in RFC 2307, member in RFC 2307bis).
+var classMembers = map[string][]string{
+	"groupofnames":       {"member"},
+	"groupofuniquenames": {"uniqueMember"},
+	"posixgroup":         {"memberUid", "member"},
+	"group":              {"member"},
+	"groupofmembers":     {"member"},
+}
+
+// MembershipWarnings lists, for each group class that src's group filter
+// selects by (objectClass=…), the ones none of whose membership attributes
+// is configured: such groups would read as empty.
+func MembershipWarnings(src *model.Source) []string {
+	f, err := ldap.CompileFilter(orAll(src.GroupFilter))
+	if err != nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, a := range src.MemberAttrs() {
+		have[strings.ToLower(a)] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	var walk func(p *ber.Packet, negated bool)
+	walk = func(p *ber.Packet, negated bool) {
+		switch p.Tag {
+		case ldap.FilterAnd, ldap.FilterOr:
+			for _, c := range p.Children {
+				walk(c, negated)
+			}
+		case ldap.FilterNot:
+			for _, c := range p.Children {
+				walk(c, !negated)
+			}
+		case ldap.FilterEqualityMatch:
+			if negated || len(p.Children) != 2 || !strings.EqualFold(p.Children[0].Data.String(), "objectClass") {
+				return
+			}
+			class := p.Children[1].Data.String()
+			attrs, known := classMembers[strings.ToLower(class)]
+			if !known || seen[strings.ToLower(class)] {
+				return
+			}
+			seen[strings.ToLower(class)] = true
+			for _, a := range attrs {
+				if have[strings.ToLower(a)] {
+					return
+				}
+			}
+			out = append(out, fmt.Sprintf("the group filter selects %s groups, but their membership attribute %s is not configured: they would read as empty", class, strings.Join(attrs, " or ")))
+		}
+	}
+	walk(f, false)
+	return out
 }
 
 // GroupRef names a directory group for the mapping picker.
@@ -98,7 +162,11 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 		return nil, err
 	}
 	defer s.Close()
-	m := newUserMapper(src)
+	m, err := newUserMapper(src)
+	if err != nil {
+		return nil, err
+	}
+	m.now = c.now()
 	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
 	var idValue string
 	if m.guid {
@@ -131,59 +199,134 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 	}
 	u := users[0]
 
-	memberAttr := strings.TrimSpace(src.MemberAttr)
-	if memberAttr == "" {
-		memberAttr = "member"
-	}
-	byUID := strings.EqualFold(memberAttr, "memberUid")
-	userValue := u.DN
-	if byUID {
-		userValue = u.Username
-	}
-	// Walk upwards breadth-first: groups containing the user, then groups
+	// Walk upwards breadth-first: groups containing the user (by DN in
+	// member/uniqueMember, by uid in memberUid: the server applies each
+	// attribute's matching rule, as the full read does), then groups
 	// containing those groups, each group searched once (cycles end).
+	dnAttrs, uidAttrs := memberAttrs(src)
+	// uniqueMember values may carry a UID ("…#'0101'B"), and slapd's
+	// uniqueMemberMatch then needs the assertion to carry the same UID: the
+	// groups holding the user through uniqueMember are found by reading
+	// every group's uniqueMember values once, matched as the full read does.
+	var eqAttrs []string
+	scanUnique := ""
+	for _, a := range dnAttrs {
+		if strings.EqualFold(a, "uniqueMember") {
+			scanUnique = a
+		} else {
+			eqAttrs = append(eqAttrs, a)
+		}
+	}
+	base := orDefault(src.GroupBaseDN, src.UserBaseDN)
+	type ref struct{ dn, name string }
+	uniqueOf := map[string][]ref{} // memberKey of a value → groups holding it
+	if scanUnique != "" {
+		f := "(&" + orAll(src.GroupFilter) + "(" + scanUnique + "=*))"
+		ms := newMemberAttrSet([]string{scanUnique})
+		type more struct {
+			r    ref
+			from int
+		}
+		var pending []more
+		err := s.pagedSearch(ctx, src, "search groups of "+u.DN, base, f, []string{"cn", scanUnique}, func(e *rawEntry) error {
+			r := ref{string(e.dn), e.first("cn")}
+			for _, at := range e.attrs {
+				k, ranged, next := ms.match(at.name)
+				if k < 0 {
+					continue
+				}
+				if ranged && next >= 0 {
+					pending = append(pending, more{r, next})
+				}
+				for _, v := range at.vals {
+					mk := memberKey(string(v))
+					uniqueOf[mk] = append(uniqueOf[mk], r)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pending {
+			_, members, _, err := s.groupEntryRange(ctx, src, p.r.dn, scanUnique, p.from)
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range members {
+				mk := memberKey(v)
+				uniqueOf[mk] = append(uniqueOf[mk], p.r)
+			}
+		}
+	}
+	const userMark = "\x00user"
 	type found struct {
 		dn, name string
-		members  []string // values on the paths: the user's DN/uid or group DNs
+		members  []string // values on the paths: userMark or group DNs
 	}
 	groups := map[string]*found{}
 	var order []string
-	frontier := []string{userValue}
-	seenValue := map[string]bool{normDN(userValue): true}
-	base := orDefault(src.GroupBaseDN, src.UserBaseDN)
+	assert := func(v string, withUID bool) string {
+		var b strings.Builder
+		n := 0
+		b.WriteString("(&" + orAll(src.GroupFilter) + "(|")
+		for _, a := range eqAttrs {
+			b.WriteString("(" + a + "=" + ldap.EscapeFilter(v) + ")")
+			n++
+		}
+		if withUID {
+			for _, a := range uidAttrs {
+				b.WriteString("(" + a + "=" + ldap.EscapeFilter(u.Username) + ")")
+				n++
+			}
+		}
+		b.WriteString("))")
+		if n == 0 {
+			return ""
+		}
+		return b.String()
+	}
+	type step struct{ value, dn, filter string }
+	frontier := []step{{userMark, u.DN, assert(u.DN, true)}}
+	seenValue := map[string]bool{normDN(u.DN): true}
 	for len(frontier) > 0 {
-		var next []string
-		for _, v := range frontier {
-			f := "(&" + orAll(src.GroupFilter) + "(" + memberAttr + "=" + ldap.EscapeFilter(v) + "))"
-			err := s.pagedSearch(ctx, src, "search groups of "+u.DN, base, f, []string{"cn"}, func(e *rawEntry) error {
-				dn := string(e.dn)
+		var next []step
+		for _, st := range frontier {
+			hold := func(dn, name string) {
 				k := normDN(dn)
 				g := groups[k]
 				if g == nil {
-					g = &found{dn: dn, name: e.first("cn")}
+					g = &found{dn: dn, name: name}
 					groups[k] = g
 					order = append(order, k)
 				}
-				g.members = append(g.members, v)
-				if !byUID && !seenValue[k] {
+				g.members = append(g.members, st.value)
+				if len(dnAttrs) > 0 && !seenValue[k] {
 					seenValue[k] = true
-					next = append(next, dn)
+					next = append(next, step{dn, dn, assert(dn, false)})
 				}
-				return nil
-			})
-			if err != nil {
-				return nil, err
+			}
+			if st.filter != "" {
+				err := s.pagedSearch(ctx, src, "search groups of "+u.DN, base, st.filter, []string{"cn"}, func(e *rawEntry) error {
+					hold(string(e.dn), e.first("cn"))
+					return nil
+				})
+				if err != nil {
+					return nil, err
+				}
+			}
+			for _, r := range uniqueOf[memberKey(st.dn)] {
+				hold(r.dn, r.name)
 			}
 		}
 		frontier = next
 	}
 	snap := &model.Snapshot{SourceID: src.ID, ReadAt: time.Now().UTC(), Users: []model.DirUser{u}}
-	userKey := normDN(userValue)
 	for _, k := range order {
 		g := groups[k]
 		dg := model.DirGroup{DN: g.dn, Name: g.name}
 		for _, v := range g.members {
-			if byUID || normDN(v) == userKey {
+			if v == userMark {
 				dg.Users = append(dg.Users, u.ExternalID)
 			} else if sub := groups[normDN(v)]; sub != nil {
 				dg.Groups = append(dg.Groups, sub.dn)

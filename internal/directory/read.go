@@ -24,6 +24,8 @@ const (
 	fDisplayName
 	fDisabled
 	fEnterprise
+	fPrimaryGroupID
+	fObjectSID
 )
 
 type slot struct {
@@ -31,6 +33,7 @@ type slot struct {
 	battr []byte
 	kind  fieldKind
 	key   string // enterprise attribute key
+	di    int    // fDisabled: index into the expression's attributes
 }
 
 // userMapper turns user entries into DirUsers. It interns enterprise
@@ -42,11 +45,25 @@ type userMapper struct {
 	intern map[string]string
 	guid   bool // external id is AD's binary objectGUID
 	nEnt   int
+	// The disabled expression, the values of its attributes for the entry
+	// being mapped (reused), and the time it is evaluated at.
+	disabled *DisabledExpr
+	dvals    [][][]byte
+	now      time.Time
+	// With primary groups: the parts of the mapped user's primary group
+	// SID and the SID ("" when unknown).
+	curRID, curSID, primarySID string
 }
 
-func newUserMapper(src *model.Source) *userMapper {
-	m := &userMapper{intern: map[string]string{}}
+// newUserMapper prepares the mapping of src's user entries; it fails only
+// when the disabled expression does not parse (a KindConfig error).
+func newUserMapper(src *model.Source) (*userMapper, error) {
+	m := &userMapper{intern: map[string]string{}, now: time.Now()}
 	a := src.Attributes
+	x, err := ParseDisabled(a.Disabled)
+	if err != nil {
+		return nil, newError(src, KindConfig, "", err, "the disabled flag %q does not parse: %v", a.Disabled, err)
+	}
 	add := func(attr string, k fieldKind, key string) {
 		attr = strings.TrimSpace(attr)
 		if attr == "" {
@@ -64,7 +81,14 @@ func newUserMapper(src *model.Source) *userMapper {
 	add(a.Username, fUsername, "")
 	add(a.Email, fEmail, "")
 	add(a.DisplayName, fDisplayName, "")
-	add(a.Disabled, fDisabled, "")
+	if x != nil {
+		m.disabled = x
+		m.dvals = make([][][]byte, len(x.Attrs))
+		for i, attr := range x.Attrs {
+			add(attr, fDisabled, "")
+			m.slots[len(m.slots)-1].di = i
+		}
+	}
 	keys := make([]string, 0, len(a.Enterprise))
 	for k := range a.Enterprise {
 		keys = append(keys, k)
@@ -77,7 +101,11 @@ func newUserMapper(src *model.Source) *userMapper {
 		}
 	}
 	m.guid = strings.EqualFold(a.ExternalID, "objectGUID")
-	return m
+	if src.PrimaryGroups {
+		add("primaryGroupID", fPrimaryGroupID, "")
+		add("objectSid", fObjectSID, "")
+	}
+	return m, nil
 }
 
 func (m *userMapper) internBytes(b []byte) string {
@@ -89,25 +117,14 @@ func (m *userMapper) internBytes(b []byte) string {
 	return s
 }
 
-// isDisabled interprets the disabled attribute: AD's userAccountControl
-// (bit 0x2), otherwise any value but false/0/no/off/"" means disabled (so a
-// present pwdAccountLockedTime counts).
-func isDisabled(attr, v string) bool {
-	if strings.EqualFold(attr, "userAccountControl") {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		return err == nil && n&0x2 != 0
-	}
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "false", "0", "no", "off":
-		return false
-	}
-	return true
-}
-
 // mapUser fills u from e. It fails when the entry has no external id or
 // username: skipping it would make the user look deleted.
 func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 	u.DN = string(e.dn)
+	m.curRID, m.curSID, m.primarySID = "", "", ""
+	for i := range m.dvals {
+		m.dvals[i] = m.dvals[i][:0]
+	}
 	for ai := range e.attrs {
 		at := &e.attrs[ai]
 		if len(at.vals) == 0 {
@@ -121,11 +138,7 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 			v := at.vals[0]
 			switch s.kind {
 			case fExternalID:
-				if len(v) == 16 && (m.guid || !utf8.Valid(v)) {
-					u.ExternalID = formatGUID(v)
-				} else {
-					u.ExternalID = string(v)
-				}
+				u.ExternalID = stableID(v, m.guid)
 			case fUsername:
 				u.Username = string(v)
 			case fEmail:
@@ -133,13 +146,25 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 			case fDisplayName:
 				u.DisplayName = string(v)
 			case fDisabled:
-				u.Disabled = isDisabled(s.attr, string(v))
+				m.dvals[s.di] = append(m.dvals[s.di], at.vals...)
 			case fEnterprise:
 				if u.Attributes == nil {
 					u.Attributes = make(model.Attributes, m.nEnt)
 				}
 				u.Attributes[s.key] = m.internBytes(v)
+			case fPrimaryGroupID:
+				m.curRID = strings.TrimSpace(string(v))
+			case fObjectSID:
+				m.curSID, _ = sidString(v)
 			}
+		}
+	}
+	if m.disabled != nil {
+		u.Disabled = m.disabled.Eval(m.dvals, m.now)
+	}
+	if m.curRID != "" && m.curSID != "" {
+		if i := strings.LastIndexByte(m.curSID, '-'); i > 0 {
+			m.primarySID = m.curSID[:i+1] + m.curRID
 		}
 	}
 	if u.ExternalID == "" {
@@ -215,12 +240,21 @@ func (c *Client) Read(ctx context.Context, src *model.Source) (*model.Snapshot, 
 }
 
 func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*model.Snapshot, error) {
-	m := newUserMapper(src)
+	m, err := newUserMapper(src)
+	if err != nil {
+		return nil, err
+	}
+	m.now = c.now()
 	users := make([]model.DirUser, 0, 1024)
-	err := s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
+	primary := map[string][]string{} // primary group SID → external ids
+	err = s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {
 		users = append(users, model.DirUser{})
-		if err := m.mapUser(e, &users[len(users)-1]); err != nil {
+		u := &users[len(users)-1]
+		if err := m.mapUser(e, u); err != nil {
 			return newError(src, KindProtocol, s.url, nil, "user %v", err)
+		}
+		if m.primarySID != "" {
+			primary[m.primarySID] = append(primary[m.primarySID], u.ExternalID)
 		}
 		return nil
 	})
@@ -237,14 +271,34 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 			return nil, newError(src, KindProtocol, s.url, nil, "two entries share the external id %q (%s and %s)", snap.Users[i].ExternalID, snap.Users[i-1].DN, snap.Users[i].DN)
 		}
 	}
-	gb := newGroupBuilder(src, snap.Users)
-	if err := s.readGroups(ctx, src, gb); err != nil {
+	_, uidAttrs := memberAttrs(src)
+	uidExact := len(uidAttrs) > 0 && s.memberUIDCaseExact(src)
+	gb := newGroupBuilder(src, snap.Users, uidExact)
+	gr := newGroupReader(src, gb)
+	if err := s.readGroups(ctx, src, gr); err != nil {
+		return nil, err
+	}
+	if err := s.resolveNested(ctx, src, gr); err != nil {
+		return nil, err
+	}
+	gb.addPrimary(primary)
+	if ctx.Err() != nil {
+		return nil, classify(ctx, src, s.url, "read", ctx.Err())
+	}
+	cl := newUnmatchedClassifier(s, src, m)
+	cl.exact = uidExact
+	if uidExact {
+		cl.foldUID = make(map[string]string, len(snap.Users))
+		for i := range snap.Users {
+			cl.foldUID[strings.ToLower(snap.Users[i].Username)] = snap.Users[i].Username
+		}
+	}
+	if snap.Groups, err = gb.finish(ctx, cl); err != nil {
 		return nil, err
 	}
 	if ctx.Err() != nil {
 		return nil, classify(ctx, src, s.url, "read", ctx.Err())
 	}
-	snap.Groups = gb.finish()
 	return snap, nil
 }
 
@@ -252,69 +306,120 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 // members are looked up without allocating; the rest (nested groups,
 // unknown values) are kept as strings until every group is known.
 type groupBuilder struct {
-	byUID   bool
-	userKey map[string]string // normalized DN or lower-case uid → external id
-	groups  []model.DirGroup
-	other   [][]string // per group: member values that are not users
+	byDN     map[string]string // normalized DN → external id
+	byUID    map[string]string // uid (lower-case unless uidExact) → external id
+	uidExact bool
+	groups   []model.DirGroup
+	other    [][]pendingMember // per group: member values that are not users
+	sids     []string          // per group: objectSid (with primary groups)
+	known    map[string]bool   // normalized DNs of the groups added
 }
 
-func newGroupBuilder(src *model.Source, users []model.DirUser) *groupBuilder {
-	gb := &groupBuilder{byUID: strings.EqualFold(strings.TrimSpace(src.MemberAttr), "memberUid"), userKey: make(map[string]string, len(users))}
+type pendingMember struct {
+	v   string
+	uid bool // from memberUid
+}
+
+func newGroupBuilder(src *model.Source, users []model.DirUser, uidExact bool) *groupBuilder {
+	_, uidAttrs := memberAttrs(src)
+	gb := &groupBuilder{byDN: make(map[string]string, len(users)), uidExact: uidExact, known: map[string]bool{}}
+	if len(uidAttrs) > 0 {
+		gb.byUID = make(map[string]string, len(users))
+	}
 	for i := range users {
-		if gb.byUID {
-			gb.userKey[strings.ToLower(users[i].Username)] = users[i].ExternalID
-		} else {
-			gb.userKey[normDN(users[i].DN)] = users[i].ExternalID
+		gb.byDN[normDN(users[i].DN)] = users[i].ExternalID
+		if gb.byUID != nil {
+			gb.byUID[gb.uidKey(users[i].Username)] = users[i].ExternalID
 		}
 	}
 	return gb
 }
 
+func (gb *groupBuilder) uidKey(v string) string {
+	if gb.uidExact {
+		return v
+	}
+	return strings.ToLower(v)
+}
+
+// add starts group dn; it returns -1 when dn was already added (a group
+// found twice, e.g. by the base search and by DN).
 func (gb *groupBuilder) add(dn, name string) int {
+	k := normDN(dn)
+	if gb.known[k] {
+		return -1
+	}
+	gb.known[k] = true
 	gb.groups = append(gb.groups, model.DirGroup{DN: dn, Name: name})
 	gb.other = append(gb.other, nil)
+	gb.sids = append(gb.sids, "")
 	return len(gb.groups) - 1
 }
 
-func (gb *groupBuilder) member(gi int, v []byte) {
+// addPrimary adds each user to the group whose objectSid is their primary
+// group's SID.
+func (gb *groupBuilder) addPrimary(primary map[string][]string) {
+	if len(primary) == 0 {
+		return
+	}
+	for gi, sid := range gb.sids {
+		if sid != "" {
+			gb.groups[gi].Users = append(gb.groups[gi].Users, primary[sid]...)
+		}
+	}
+}
+
+// member records value v of group gi; uid says it came from memberUid.
+func (gb *groupBuilder) member(gi int, v []byte, uid bool) {
 	if len(v) == 0 {
 		return
 	}
 	g := &gb.groups[gi]
-	if cleanKey(v) {
-		if id, ok := gb.userKey[string(v)]; ok {
+	if uid {
+		if id, ok := gb.byUID[gb.uidKey(string(v))]; ok {
 			g.Users = append(g.Users, id)
 			return
 		}
-	} else {
-		var k string
-		if gb.byUID {
-			k = strings.ToLower(string(v))
-		} else {
-			k = model.NormalizeDN(string(v))
-		}
-		if id, ok := gb.userKey[k]; ok {
+	} else if cleanKey(v) {
+		if id, ok := gb.byDN[string(v)]; ok {
 			g.Users = append(g.Users, id)
 			return
 		}
+		if id, ok := gb.byDN[memberKey(string(v))]; ok {
+			g.Users = append(g.Users, id)
+			return
+		}
+	} else if id, ok := gb.byDN[memberKey(string(v))]; ok {
+		g.Users = append(g.Users, id)
+		return
 	}
-	gb.other[gi] = append(gb.other[gi], string(v))
+	gb.other[gi] = append(gb.other[gi], pendingMember{string(v), uid})
 }
 
-func (gb *groupBuilder) finish() []model.DirGroup {
+// finish resolves nested groups and, with cl, finds why the remaining
+// values matched nothing.
+func (gb *groupBuilder) finish(ctx context.Context, cl *unmatchedClassifier) ([]model.DirGroup, error) {
 	groupDN := make(map[string]string, len(gb.groups))
-	if !gb.byUID {
-		for i := range gb.groups {
-			groupDN[normDN(gb.groups[i].DN)] = gb.groups[i].DN
-		}
+	for i := range gb.groups {
+		groupDN[normDN(gb.groups[i].DN)] = gb.groups[i].DN
 	}
 	for i := range gb.groups {
 		g := &gb.groups[i]
-		for _, v := range gb.other[i] {
-			if dn, ok := groupDN[normDN(v)]; ok {
-				g.Groups = append(g.Groups, dn)
-			} else {
-				g.Unresolved = append(g.Unresolved, v)
+		slices.SortFunc(gb.other[i], func(a, b pendingMember) int { return strings.Compare(a.v, b.v) })
+		for _, pm := range gb.other[i] {
+			if !pm.uid {
+				if dn, ok := groupDN[memberKey(pm.v)]; ok {
+					g.Groups = append(g.Groups, dn)
+					continue
+				}
+			}
+			g.Unresolved = append(g.Unresolved, pm.v)
+			if cl != nil {
+				um, err := cl.classify(ctx, pm.v, pm.uid)
+				if err != nil {
+					return nil, err
+				}
+				g.Unmatched = append(g.Unmatched, um)
 			}
 		}
 		gb.other[i] = nil
@@ -322,52 +427,130 @@ func (gb *groupBuilder) finish() []model.DirGroup {
 		g.Users = slices.Compact(g.Users)
 		slices.Sort(g.Groups)
 		g.Groups = slices.Compact(g.Groups)
-		slices.Sort(g.Unresolved)
 	}
 	slices.SortFunc(gb.groups, func(a, b model.DirGroup) int { return strings.Compare(a.DN, b.DN) })
-	return gb.groups
+	return gb.groups, nil
 }
 
-func (s *session) readGroups(ctx context.Context, src *model.Source, gb *groupBuilder) error {
-	memberAttr := strings.TrimSpace(src.MemberAttr)
-	if memberAttr == "" {
-		memberAttr = "member"
+// memberAttrSet matches the membership attributes of a source (and their
+// ranged forms, "member;range=0-1499") in returned entries.
+type memberAttrSet struct {
+	names  [][]byte
+	ranges [][]byte // lower-case "attr;range="
+	uid    []bool
+}
+
+func newMemberAttrSet(attrs []string) *memberAttrSet {
+	ms := &memberAttrSet{}
+	for _, a := range attrs {
+		ms.names = append(ms.names, []byte(a))
+		ms.ranges = append(ms.ranges, []byte(strings.ToLower(a+";range=")))
+		ms.uid = append(ms.uid, isUIDAttr(a))
 	}
-	battr := []byte(memberAttr)
-	rangePrefix := []byte(strings.ToLower(memberAttr + ";range="))
-	type more struct {
-		gi   int
-		from int
-	}
-	var pending []more
-	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), []string{"cn", memberAttr}, func(e *rawEntry) error {
-		gi := gb.add(string(e.dn), e.first("cn"))
-		for ai := range e.attrs {
-			at := &e.attrs[ai]
-			switch {
-			case bytes.EqualFold(at.name, battr):
-			case len(at.name) > len(rangePrefix) && bytes.EqualFold(at.name[:len(rangePrefix)], rangePrefix):
-				if next := rangeNext(string(at.name[len(rangePrefix):])); next >= 0 {
-					pending = append(pending, more{gi, next})
-				}
-			default:
-				continue
-			}
-			for _, v := range at.vals {
-				gb.member(gi, v)
-			}
+	return ms
+}
+
+// match returns the index of the attribute name belongs to, whether it is
+// a ranged form, and the range's next start (-1: last range).
+func (ms *memberAttrSet) match(name []byte) (idx int, ranged bool, next int) {
+	for i, n := range ms.names {
+		if bytes.EqualFold(name, n) {
+			return i, false, -1
 		}
+		p := ms.ranges[i]
+		if len(name) > len(p) && bytes.EqualFold(name[:len(p)], p) {
+			return i, true, rangeNext(string(name[len(p):]))
+		}
+	}
+	return -1, false, -1
+}
+
+// groupReader turns group entries into groupBuilder groups and remembers
+// the AD member lists that need ranged retrieval.
+type groupReader struct {
+	gb      *groupBuilder
+	mattrs  []string
+	ms      *memberAttrSet
+	idAttr  string
+	guid    bool
+	sid     bool
+	pending []pendingRange
+}
+
+type pendingRange struct {
+	gi   int
+	attr int
+	from int
+}
+
+func newGroupReader(src *model.Source, gb *groupBuilder) *groupReader {
+	attrs := src.MemberAttrs()
+	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
+	return &groupReader{gb: gb, mattrs: attrs, ms: newMemberAttrSet(attrs), idAttr: idAttr,
+		guid: strings.EqualFold(idAttr, "objectGUID"), sid: src.PrimaryGroups}
+}
+
+func (r *groupReader) attrs() []string {
+	a := append([]string{"cn"}, r.mattrs...)
+	if r.idAttr != "" {
+		a = append(a, r.idAttr)
+	}
+	if r.sid {
+		a = append(a, "objectSid")
+	}
+	return a
+}
+
+// entry adds the group in e (outside: read by DN, outside the group base).
+func (r *groupReader) entry(e *rawEntry, outside bool) {
+	gi := r.gb.add(string(e.dn), e.first("cn"))
+	if gi < 0 {
+		return
+	}
+	g := &r.gb.groups[gi]
+	g.Outside = outside
+	for ai := range e.attrs {
+		at := &e.attrs[ai]
+		k, ranged, next := r.ms.match(at.name)
+		if k < 0 {
+			switch {
+			case r.idAttr != "" && len(at.vals) > 0 && bytes.EqualFold(at.name, []byte(r.idAttr)):
+				g.ID = stableID(at.vals[0], r.guid)
+			case r.sid && len(at.vals) > 0 && bytes.EqualFold(at.name, []byte("objectSid")):
+				r.gb.sids[gi], _ = sidString(at.vals[0])
+			}
+			continue
+		}
+		if ranged && next >= 0 {
+			r.pending = append(r.pending, pendingRange{gi, k, next})
+		}
+		for _, v := range at.vals {
+			r.gb.member(gi, v, r.ms.uid[k])
+		}
+	}
+}
+
+// ranges fetches the rest of the member lists seen so far.
+func (r *groupReader) ranges(ctx context.Context, s *session, src *model.Source) error {
+	for len(r.pending) > 0 {
+		p := r.pending[0]
+		r.pending = r.pending[1:]
+		if err := s.rangeMembers(ctx, src, r.gb, p.gi, r.mattrs[p.attr], p.from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) readGroups(ctx context.Context, src *model.Source, r *groupReader) error {
+	err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), r.attrs(), func(e *rawEntry) error {
+		r.entry(e, false)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, p := range pending {
-		if err := s.rangeMembers(ctx, src, gb, p.gi, memberAttr, p.from); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.ranges(ctx, s, src)
 }
 
 func orDefault(a, b string) string {
@@ -405,7 +588,7 @@ func (s *session) rangeMembers(ctx context.Context, src *model.Source, gb *group
 				at := &e.attrs[ai]
 				if len(at.name) > len(prefix) && bytes.EqualFold(at.name[:len(prefix)], prefix) {
 					for _, v := range at.vals {
-						gb.member(gi, v)
+						gb.member(gi, v, isUIDAttr(attr))
 					}
 					next, found = rangeNext(string(at.name[len(prefix):])), true
 				}

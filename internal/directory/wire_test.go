@@ -28,27 +28,6 @@ func TestFormatGUID(t *testing.T) {
 	}
 }
 
-func TestIsDisabled(t *testing.T) {
-	for _, tc := range []struct {
-		attr, v string
-		want    bool
-	}{
-		{"userAccountControl", "512", false},
-		{"userAccountControl", "514", true},
-		{"UserAccountControl", "66050", true},
-		{"userAccountControl", "junk", false},
-		{"pwdAccountLockedTime", "000001010000Z", true},
-		{"nsAccountLock", "TRUE", true},
-		{"nsAccountLock", "false", false},
-		{"x", "0", false},
-		{"x", " no ", false},
-	} {
-		if got := isDisabled(tc.attr, tc.v); got != tc.want {
-			t.Errorf("isDisabled(%s, %q) = %v, want %v", tc.attr, tc.v, got, tc.want)
-		}
-	}
-}
-
 func TestRangeNext(t *testing.T) {
 	for in, want := range map[string]int{"0-1499": 1500, "1500-*": -1, "garbage": -1, "0-x": -1} {
 		if got := rangeNext(in); got != want {

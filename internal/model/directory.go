@@ -2,6 +2,7 @@ package model
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -20,30 +21,36 @@ type AttributeMap struct {
 	Username    string // uid / sAMAccountName
 	Email       string // mail
 	DisplayName string // displayName / cn
-	// Disabled: on AD "userAccountControl" (bit 2 = disabled). On OpenLDAP an
-	// attribute whose value TRUE/true/1/yes marks the account disabled
-	// (e.g. "pwdAccountLockedTime" present = disabled); "" = never disabled.
+	// Disabled is the disabled-flag expression (directory.ParseDisabled,
+	// docs/directory.md): e.g. "bit(userAccountControl, 2) ||
+	// past(accountExpires)" on AD, "locked(pwdAccountLockedTime)" or
+	// "employeeType=inactive" on OpenLDAP; "" = never disabled.
 	Disabled   string
 	Enterprise map[string]string // AttributeDef.Key → directory attribute
 }
 
 // Source is a configured LDAP or Active Directory server.
 type Source struct {
-	ID            int64
-	Name          string
-	Kind          SourceKind
-	URLs          []string // tried in order (failover)
-	StartTLS      bool
-	CACert        string // PEM bundle; "" = system roots
-	ServerName    string // TLS server name override
-	BindDN        string
-	BindPassword  string // plaintext in memory only; encrypted at rest, never rendered
-	UserBaseDN    string
-	UserFilter    string
-	GroupBaseDN   string
-	GroupFilter   string
-	MemberAttr    string // member / uniqueMember / memberUid
-	PageSize      int    // default 1000 (Active Directory's MaxPageSize)
+	ID           int64
+	Name         string
+	Kind         SourceKind
+	URLs         []string // tried in order (failover)
+	StartTLS     bool
+	CACert       string // PEM bundle; "" = system roots
+	ServerName   string // TLS server name override
+	BindDN       string
+	BindPassword string // plaintext in memory only; encrypted at rest, never rendered
+	UserBaseDN   string
+	UserFilter   string
+	GroupBaseDN  string
+	GroupFilter  string
+	// MemberAttr lists the membership attributes groups are read from,
+	// separated by commas: member, uniqueMember, memberUid (MemberAttrs).
+	MemberAttr string
+	PageSize   int // default 1000 (Active Directory's MaxPageSize)
+	// PrimaryGroups counts AD's primary group (a user's primaryGroupID,
+	// listed in no member attribute) as membership. On by default for AD.
+	PrimaryGroups bool
 	Timeout       time.Duration
 	Attributes    AttributeMap
 	Demo          bool // the embedded demo directory
@@ -54,6 +61,33 @@ type Source struct {
 	LastTestError string
 }
 
+// MemberAttrs returns the membership attributes of s (MemberAttr split at
+// commas, blanks trimmed, duplicates dropped); "member" when none is set.
+func (s *Source) MemberAttrs() []string {
+	var out []string
+	for _, a := range strings.Split(s.MemberAttr, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		dup := false
+		for _, b := range out {
+			dup = dup || strings.EqualFold(a, b)
+		}
+		if !dup {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"member"}
+	}
+	return out
+}
+
+// DefaultADDisabled is the disabled flag of a new Active Directory source:
+// the ACCOUNTDISABLE bit of userAccountControl or an expiry in the past.
+const DefaultADDisabled = "bit(userAccountControl, 2) || past(accountExpires)"
+
 // DefaultSource returns a Source filled with the defaults for kind.
 func DefaultSource(kind SourceKind) Source {
 	s := Source{Kind: kind, PageSize: 1000, Timeout: 30 * time.Second, Enabled: true}
@@ -63,21 +97,24 @@ func DefaultSource(kind SourceKind) Source {
 		AttrCostCenter:    "departmentNumber",
 		AttrDepartment:    "department",
 		AttrTitle:         "title",
+		AttrGivenName:     "givenName",
+		AttrFamilyName:    "sn",
 	}
 	switch kind {
 	case SourceActiveDirectory:
 		s.UserFilter = "(&(objectCategory=person)(objectClass=user))"
 		s.GroupFilter = "(objectClass=group)"
 		s.MemberAttr = "member"
+		s.PrimaryGroups = true
 		s.Attributes = AttributeMap{ExternalID: "objectGUID", Username: "sAMAccountName", Email: "mail",
-			DisplayName: "displayName", Disabled: "userAccountControl", Enterprise: ent}
+			DisplayName: "displayName", Disabled: DefaultADDisabled, Enterprise: ent}
 		ent[AttrCorporateUnit] = "company"
 		ent[AttrCostCenter] = "extensionAttribute1"
 	default:
 		s.Kind = SourceOpenLDAP
 		s.UserFilter = "(objectClass=inetOrgPerson)"
 		s.GroupFilter = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
-		s.MemberAttr = "member"
+		s.MemberAttr = "member, uniqueMember"
 		s.Attributes = AttributeMap{ExternalID: "entryUUID", Username: "uid", Email: "mail",
 			DisplayName: "displayName", Enterprise: ent}
 		ent[AttrDepartment] = "businessCategory"
@@ -100,12 +137,47 @@ type DirUser struct {
 
 // DirGroup is one group entry with its direct members.
 type DirGroup struct {
-	DN     string
+	DN string
+	// ID is the group's stable id, read from the source's external id
+	// attribute (objectGUID / entryUUID) like a user's; "" when the group
+	// has none.
+	ID     string
 	Name   string   // cn
 	Users  []string // external ids of direct user members
 	Groups []string // DNs of direct group members (nested groups)
 	// Unresolved holds member values that matched no user or group read.
 	Unresolved []string
+	// Outside is true for a group outside the group base, read by DN
+	// because a group under it nests it (it still matches the group
+	// filter).
+	Outside bool
+	// Unmatched says, for each Unresolved value, why it matched nothing
+	// (same order). A read may leave it nil; then the reason is unknown.
+	Unmatched []UnmatchedMember
+}
+
+// Why a member value matched no user or group (UnmatchedMember.Reason).
+const (
+	UnmatchedDangling      = "dangling"       // no entry has this DN
+	UnmatchedOutsideBase   = "outside_base"   // the entry is not under the user base DN
+	UnmatchedOutsideFilter = "outside_filter" // the entry does not match the user filter
+	UnmatchedUnknownUID    = "unknown_uid"    // no user has this uid (memberUid)
+	UnmatchedUnparseable   = "unparseable"    // the value is not a DN
+	UnmatchedNotUser       = "not_user"       // an entry that is neither a user nor a group read
+	UnmatchedNotChecked    = "not_checked"    // too many unmatched values to look each up
+)
+
+// UnmatchedMember is a member value of a group that is no user or group of
+// the snapshot, with the reason.
+type UnmatchedMember struct {
+	Value  string
+	Reason string // Unmatched* code
+	Detail string // one sentence for the plan and Why?
+	// ExternalID, DN and Username identify the entry when it was found
+	// (outside the user base or filter), so Why? can name an existing user.
+	ExternalID string
+	DN         string
+	Username   string
 }
 
 // Snapshot is one complete read of a source. A Snapshot is never partial:

@@ -15,6 +15,10 @@ const (
 	AttrCostCenter    = "cost_center"
 	AttrDepartment    = "department"
 	AttrTitle         = "title"
+	// Given and family name (issue 14): read from givenName / sn by
+	// default and sent to SCIM products as name.givenName / familyName.
+	AttrGivenName  = "given_name"
+	AttrFamilyName = "family_name"
 )
 
 // AttributeDef is a configured enterprise attribute.
@@ -228,6 +232,13 @@ type Admin struct {
 	Role         Role
 	CreatedAt    time.Time
 	LastLoginAt  time.Time
+
+	// Account state (account.go).
+	Status            AccountStatus
+	AuthSourceID      int64  // 0 = local password; else the source whose LDAP bind checks it
+	DirectoryDN       string // the DN last found for a directory account
+	PasswordChangedAt time.Time
+	MFAEnabled        bool // TOTP confirmed (the secret stays in the store)
 }
 
 // AuditEntry records one change: who, when, what, before → after.

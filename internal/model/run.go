@@ -21,4 +21,5 @@ type RunItemFilter struct {
 	Performed string
 	// Outcome: "" any, "failed" failed items only.
 	Outcome string
+	UserID  int64 // 0 = any
 }

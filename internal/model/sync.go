@@ -195,6 +195,13 @@ type Run struct {
 	Log          string
 	StartedAt    time.Time
 	FinishedAt   time.Time
+	// HeartbeatAt is when the run's process last said it is alive (running runs).
+	HeartbeatAt time.Time
+	// PlanHash is syncplan.PlanHash of the run's plan: what apply compares.
+	PlanHash string
+	// ReadMarker is the directory's change marker (contextCSN,
+	// highestCommittedUSN) when the run read it; "" when unknown.
+	ReadMarker string
 }
 
 // Duration returns how long the run took (so far).

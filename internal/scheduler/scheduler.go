@@ -40,9 +40,10 @@ type Store interface {
 	MarkInterruptedRuns(ctx context.Context, before time.Time) (int64, error)
 }
 
-// orphanAfter is how old a run still marked running must be before the
-// leader checks whether its process died.
-const orphanAfter = 15 * time.Minute
+// orphanAfter is how long a run still marked running may go untouched by
+// its process (which touches it every 10 s) before it counts as
+// interrupted (docs/sync.md).
+const orphanAfter = 2 * time.Minute
 
 // interruptedAfter is how long a refresh may be recorded as running with
 // no run in progress before it counts as interrupted (process killed).
@@ -247,8 +248,8 @@ func (s *Scheduler) interrupted(ctx context.Context, state model.ScheduleState, 
 }
 
 // reapOrphans marks runs left "running" by a killed process as failed.
-// A run is an orphan when it is older than orphanAfter and nobody holds
-// the apply lock (every apply holds it while it runs, on any replica).
+// A run is an orphan when its process has not touched it (the syncer's
+// heartbeat) for orphanAfter.
 func (s *Scheduler) reapOrphans(ctx context.Context) {
 	runs, err := s.st.RunningRuns(ctx)
 	if err != nil || len(runs) == 0 {
@@ -264,11 +265,8 @@ func (s *Scheduler) reapOrphans(ctx context.Context) {
 	if !old {
 		return
 	}
-	release, err := s.st.TryApplyLock(ctx)
-	if err != nil {
-		return // an apply is running, or the lock cannot be asked: look again next tick
-	}
-	defer release()
+	// Every running run is touched by its process every few seconds: only
+	// runs nobody touched since the cutoff are marked.
 	n, err := s.st.MarkInterruptedRuns(ctx, cutoff)
 	if err != nil {
 		s.log.Warn("mark interrupted runs", "err", err)

@@ -656,37 +656,41 @@ func TestInterruptedRefresh(t *testing.T) {
 }
 
 // A run left "running" by a killed process is marked failed by the
-// leader, but only when no apply holds the lock.
+// leader once its process stopped touching it, never a run whose process
+// is alive, however old (issue 15: clean-up never marks a live run).
 func TestOrphanRuns(t *testing.T) {
 	eachDialect(t, func(t *testing.T, dialect string) {
 		st := sharedStores(t, dialect, 1)[0]
 		ctx := context.Background()
 		orphan := &model.Run{Kind: model.RunApply, Trigger: model.TriggerAdmin, Status: model.RunRunning, StartedAt: time.Now().Add(-time.Hour)}
+		alive := &model.Run{Kind: model.RunApply, Trigger: model.TriggerAdmin, Status: model.RunRunning, StartedAt: time.Now().Add(-time.Hour)}
 		young := &model.Run{Kind: model.RunApply, Trigger: model.TriggerAdmin, Status: model.RunRunning, StartedAt: time.Now()}
-		for _, r := range []*model.Run{orphan, young} {
+		for _, r := range []*model.Run{orphan, alive, young} {
 			if err := st.CreateRun(ctx, r); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// alive's process is still there, holding the apply lock too.
+		if err := st.TouchRuns(ctx, []int64{alive.ID}); err != nil {
+			t.Fatal(err)
 		}
 		release, err := st.TryApplyLock(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer release()
 		c := newClock(time.Now())
 		s := New(st, &countingRunner{}, nil, fastOpts(c, "solo"))
 		startScheduler(t, s)
 		waitFor(t, "leadership", 5*time.Second, s.Leader)
-		time.Sleep(150 * time.Millisecond)
-		if got, _ := st.GetRun(ctx, orphan.ID); got.Status != model.RunRunning {
-			t.Fatalf("run marked %s while the apply lock is held", got.Status)
-		}
-		release()
 		waitFor(t, "the orphan to be marked failed", 5*time.Second, func() bool {
 			got, _ := st.GetRun(ctx, orphan.ID)
-			return got.Status == model.RunFailed
+			return got.Status == model.RunFailed && strings.Contains(got.Error, "interrupted")
 		})
-		if got, _ := st.GetRun(ctx, young.ID); got.Status != model.RunRunning {
-			t.Errorf("a young running run was marked %s", got.Status)
+		for _, r := range []*model.Run{alive, young} {
+			if got, _ := st.GetRun(ctx, r.ID); got.Status != model.RunRunning {
+				t.Errorf("run %d, whose process is alive, was marked %s", r.ID, got.Status)
+			}
 		}
 	})
 }

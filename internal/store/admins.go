@@ -19,6 +19,15 @@ type adminRow struct {
 	Role         string
 	CreatedAt    time.Time
 	LastLoginAt  *time.Time
+
+	Status             string
+	AuthSourceID       *int64
+	DirectoryDN        string
+	DirectoryCheckedAt *time.Time
+	PasswordChangedAt  *time.Time
+	TOTPSecret         string     `gorm:"column:totp_secret"`
+	TOTPEnabledAt      *time.Time `gorm:"column:totp_enabled_at"`
+	TOTPLastStep       int64      `gorm:"column:totp_last_step"`
 }
 
 func (adminRow) TableName() string { return "admins" }
@@ -28,16 +37,31 @@ func (r *adminRow) model() model.Admin {
 	if r.LastLoginAt != nil {
 		a.LastLoginAt = r.LastLoginAt.UTC()
 	}
+	a.Status = model.AccountStatus(r.Status)
+	if a.Status == "" {
+		a.Status = model.AccountActive
+	}
+	if r.AuthSourceID != nil {
+		a.AuthSourceID = *r.AuthSourceID
+	}
+	a.DirectoryDN = r.DirectoryDN
+	if r.PasswordChangedAt != nil {
+		a.PasswordChangedAt = r.PasswordChangedAt.UTC()
+	}
+	a.MFAEnabled = r.TOTPEnabledAt != nil
 	return a
 }
 
 // auditAdmin is what the audit log records of an admin: never the hash.
 func auditAdmin(a *model.Admin) any {
 	return struct {
-		ID       int64
-		Username string
-		Role     model.Role
-	}{a.ID, a.Username, a.Role}
+		ID           int64
+		Username     string
+		Role         model.Role
+		Status       model.AccountStatus
+		AuthSourceID int64 `json:",omitempty"`
+		MFAEnabled   bool
+	}{a.ID, a.Username, a.Role, a.Status, a.AuthSourceID, a.MFAEnabled}
 }
 
 func validateAdmin(a *model.Admin) error {
@@ -48,9 +72,13 @@ func validateAdmin(a *model.Admin) error {
 		f.add("username", "must not contain spaces")
 	}
 	oneOf(f, "role", a.Role, model.RoleAdmin, model.RoleAuditor)
-	if a.PasswordHash == "" {
+	if a.PasswordHash == "" && a.AuthSourceID == 0 {
 		f.add("password", "is required")
 	}
+	if a.Status == "" {
+		a.Status = model.AccountActive
+	}
+	oneOf(f, "status", a.Status, model.AccountActive, model.AccountDisabled)
 	return f.err()
 }
 
@@ -110,7 +138,11 @@ func createAdmin(ctx context.Context, tx *gorm.DB, a *model.Admin) error {
 	if err := validateAdmin(a); err != nil {
 		return err
 	}
-	r := adminRow{Username: a.Username, PasswordHash: a.PasswordHash, Role: string(a.Role), CreatedAt: now()}
+	r := adminRow{Username: a.Username, PasswordHash: a.PasswordHash, Role: string(a.Role), CreatedAt: now(),
+		Status: string(a.Status), DirectoryDN: a.DirectoryDN}
+	if a.AuthSourceID != 0 {
+		r.AuthSourceID = &a.AuthSourceID
+	}
 	if err := tx.Create(&r).Error; err != nil {
 		return dbErr("store: create admin", err)
 	}
@@ -155,6 +187,20 @@ func (s *Store) UpdateAdmin(ctx context.Context, a *model.Admin) error {
 		if err := validateAdmin(&na); err != nil {
 			return err
 		}
+		if old.Role == string(model.RoleAdmin) && na.Role != model.RoleAdmin && old.Status == string(model.AccountActive) {
+			if err := s.lockAdmins(tx); err != nil {
+				return err
+			}
+			if err := keepsAnActiveAdmin(tx, na.ID, "downgraded"); err != nil {
+				return err
+			}
+		}
+		// Sessions were granted under the old role or password.
+		if na.PasswordHash != old.PasswordHash || string(na.Role) != old.Role {
+			if err := tx.Exec("DELETE FROM admin_sessions WHERE admin_id = ?", na.ID).Error; err != nil {
+				return fmt.Errorf("store: update admin: end sessions: %w", err)
+			}
+		}
 		if err := tx.Model(&adminRow{}).Where("id = ?", na.ID).Updates(map[string]any{
 			"username": na.Username, "role": string(na.Role), "password_hash": na.PasswordHash}).Error; err != nil {
 			return dbErr("store: update admin", err)
@@ -164,7 +210,7 @@ func (s *Store) UpdateAdmin(ctx context.Context, a *model.Admin) error {
 		if na.PasswordHash != old.PasswordHash {
 			summary += " (password changed)"
 		}
-		na.CreatedAt, na.LastLoginAt = before.CreatedAt, before.LastLoginAt
+		na.CreatedAt, na.LastLoginAt, na.Status = before.CreatedAt, before.LastLoginAt, before.Status
 		if err := audit(ctx, tx, "update", "admin", na.ID, summary, auditAdmin(&before), auditAdmin(&na)); err != nil {
 			return err
 		}

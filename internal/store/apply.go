@@ -20,6 +20,10 @@ type ApplyBatch struct {
 	Actions  []model.Action
 	// Progress written to the run row in the same transaction.
 	Done, Total int
+	// Lease is the apply lease the run holds: the batch commits only if it
+	// is still held (checked and renewed inside the transaction). nil
+	// (tests of the store alone) skips the check.
+	Lease *ApplyLease
 }
 
 // maxParams keeps multi-row statements under SQLite's (32766) and
@@ -43,6 +47,14 @@ func (s *Store) ApplyActions(ctx context.Context, b ApplyBatch, ids map[string]i
 	created := map[string]int64{}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		a := &applier{tx: tx, ctx: ctx, b: b, ids: ids, created: created, dialect: s.dialect}
+		// The proof comes first: it locks the lease row until this
+		// transaction ends, so no take-over can slip in before the commit,
+		// and a run that lost the lease is told so, not some later error.
+		if b.Lease != nil {
+			if err := b.Lease.check(tx, b.RunID); err != nil {
+				return err
+			}
+		}
 		if err := a.run(); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -89,4 +90,28 @@ func isForeignKeyViolation(err error) bool {
 		return pe.Code == "23503"
 	}
 	return errors.Is(err, sqlite3.CONSTRAINT_FOREIGNKEY)
+}
+
+// Transient reports whether err means the database could not be reached
+// or was busy (worth trying again as it is), rather than an answer that
+// would be the same next time: a PostgreSQL error outside the connection,
+// shutdown and resource classes, a SQLite error other than busy, or a
+// model.Error.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var me *model.Error
+	if errors.As(err, &me) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "53")
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.BUSY || se.Code() == sqlite3.LOCKED
+	}
+	return true // no answer at all: a closed connection, a refused dial, EOF
 }

@@ -36,6 +36,10 @@ type runRow struct {
 	Baseline     string
 	StartedAt    time.Time
 	FinishedAt   *time.Time
+	// HeartbeatAtMS is when the run's process last said it is alive.
+	HeartbeatAtMS int64 `gorm:"column:heartbeat_at_ms"`
+	PlanHash      string
+	ReadMarker    string
 }
 
 func (runRow) TableName() string { return "runs" }
@@ -46,7 +50,10 @@ func (r *runRow) toModel() model.Run {
 		SourceID: r.SourceID, UserID: r.UserID, PreviewRunID: r.PreviewRunID,
 		Status: model.RunStatus(r.Status), Phase: model.Phase(r.Phase), Done: r.Done, Total: r.Total,
 		SnapshotHash: r.SnapshotHash, StateHash: r.StateHash, Error: r.Error, Log: r.Log,
-		StartedAt: r.StartedAt.UTC(),
+		StartedAt: r.StartedAt.UTC(), PlanHash: r.PlanHash, ReadMarker: r.ReadMarker,
+	}
+	if r.HeartbeatAtMS > 0 {
+		m.HeartbeatAt = time.UnixMilli(r.HeartbeatAtMS).UTC()
 	}
 	if r.FinishedAt != nil {
 		m.FinishedAt = r.FinishedAt.UTC()
@@ -71,6 +78,7 @@ func runFromModel(m *model.Run) *runRow {
 		Status: string(m.Status), Phase: string(m.Phase), Done: m.Done, Total: m.Total,
 		Counts: string(counts), Holds: string(holds), SnapshotHash: m.SnapshotHash, StateHash: m.StateHash,
 		Error: m.Error, Log: m.Log, StartedAt: m.StartedAt.UTC().Truncate(time.Microsecond),
+		PlanHash: m.PlanHash, ReadMarker: m.ReadMarker,
 	}
 	if !m.FinishedAt.IsZero() {
 		f := m.FinishedAt.UTC().Truncate(time.Microsecond)
@@ -117,6 +125,7 @@ func (s *Store) CreateRun(ctx context.Context, r *model.Run) error {
 	}
 	row := runFromModel(r)
 	row.ID = 0
+	row.HeartbeatAtMS = r.StartedAt.UnixMilli()
 	if err := s.db.WithContext(ctx).Create(row).Error; err != nil {
 		return dbErr("store: create run", err)
 	}
@@ -137,7 +146,7 @@ func (s *Store) SaveRun(ctx context.Context, r *model.Run) error {
 	row := runFromModel(r)
 	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ?", r.ID).Select(
 		"status", "phase", "done", "total", "counts", "holds", "snapshot_hash", "state_hash",
-		"error", "log", "finished_at", "preview_run_id", "user_id").Updates(row)
+		"error", "log", "finished_at", "preview_run_id", "user_id", "plan_hash", "read_marker").Updates(row)
 	if res.Error != nil {
 		return dbErr("store: save run", res.Error)
 	}
@@ -153,11 +162,28 @@ func (s *Store) SetRunStatus(ctx context.Context, id int64, status model.RunStat
 	return dbErr("store: run status", err)
 }
 
-// MarkInterruptedRuns marks runs still "running" that started before
-// `before` as failed: their process died (SPEC: the next run converges).
+// TouchRuns records that the runs ids, still running, are alive: their
+// process calls it every few seconds (see MarkInterruptedRuns).
+func (s *Store) TouchRuns(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Exec("UPDATE runs SET heartbeat_at_ms = ? WHERE id IN ? AND status = ?",
+		time.Now().UnixMilli(), ids, string(model.RunRunning)).Error
+	return dbErr("store: touch runs", err)
+}
+
+// MarkInterruptedRuns marks runs still "running" whose process has not
+// touched them (TouchRuns) since `before` as failed, interrupted: their
+// process stopped, or lost the database for that long (SPEC: the next run
+// converges). A run whose process is alive is touched and never marked.
 func (s *Store) MarkInterruptedRuns(ctx context.Context, before time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Model(&runRow{}).Where("status = ? AND started_at < ?", string(model.RunRunning), before.UTC()).
-		Updates(map[string]any{"status": string(model.RunFailed), "error": "The run was interrupted (the process stopped).", "finished_at": now()})
+	res := s.db.WithContext(ctx).Model(&runRow{}).
+		Where("status = ? AND ((heartbeat_at_ms > 0 AND heartbeat_at_ms < ?) OR (heartbeat_at_ms = 0 AND started_at < ?))",
+			string(model.RunRunning), before.UnixMilli(), before.UTC()).
+		Updates(map[string]any{"status": string(model.RunFailed),
+			"error":       fmt.Sprintf("The run was interrupted: its process stopped, or lost the database, while it ran (no sign of life for %s). Every batch it applied is complete; the next run converges.", time.Since(before).Round(time.Second)),
+			"finished_at": now()})
 	return res.RowsAffected, dbErr("store: mark interrupted runs", res.Error)
 }
 
@@ -351,6 +377,9 @@ func (s *Store) runItemQuery(ctx context.Context, runID int64, f model.RunItemFi
 	}
 	if f.Outcome == "failed" {
 		db = db.Where("outcome LIKE ?", "failed%")
+	}
+	if f.UserID != 0 {
+		db = db.Where("user_id = ?", f.UserID)
 	}
 	if p := likePattern(f.Search); p != "" {
 		db = db.Where(`(lower(username) LIKE ? ESCAPE '\' OR lower(object) LIKE ? ESCAPE '\' OR lower(reason) LIKE ? ESCAPE '\' OR lower(new_value) LIKE ? ESCAPE '\')`, p, p, p, p)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -263,5 +264,72 @@ func TestApplyActionsUnknownUser(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "nobody") {
 			t.Errorf("got %v, want an error naming the user", err)
 		}
+	})
+}
+
+// A run whose lease expired and was taken over can never commit another
+// batch: the batch checks the lease's generation inside its own
+// transaction and rolls back (issue 15 item 2).
+func TestApplyLeaseFencesALostRun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := model.WithActor(context.Background(), "sync")
+		src := seedSource(t, s)
+		run := newRun(t, s, model.RunApply)
+		first, err := s.AcquireApplyLease(ctx)
+		if err != nil {
+			t.Fatalf("first lease: %v", err)
+		}
+		defer first.Release()
+		if _, err := s.AcquireApplyLease(ctx); model.ErrorCode(err) != model.ECONFLICT {
+			t.Fatalf("second lease while the first is live: got %v, want ECONFLICT", err)
+		}
+		seq := 0
+		create := func(name string, l *store.ApplyLease) error {
+			seq++
+			act := model.Action{Phase: model.PhaseProvisioning, Kind: model.ActCreateUser, ExternalID: name, Username: name,
+				User: &model.User{Username: name, ExternalID: name, SourceID: src, Status: model.StatusActive, AccountType: model.AccountDeviceEnabled}}
+			return s.ApplyActions(ctx, store.ApplyBatch{RunID: run.ID, SourceID: src, Seq: seq, Actions: []model.Action{act}, Done: seq, Total: 9, Lease: l}, map[string]int64{})
+		}
+		if err := create("before", first); err != nil {
+			t.Fatalf("batch under a live lease: %v", err)
+		}
+		// The first holder stops renewing (its process hangs, or it cannot
+		// reach the database) until the lease expires; another run takes over.
+		if err := s.DB().Exec("UPDATE apply_lease SET expires_at_ms = 1").Error; err != nil {
+			t.Fatal(err)
+		}
+		second, err := s.AcquireApplyLease(ctx)
+		if err != nil {
+			t.Fatalf("take-over of an expired lease: %v", err)
+		}
+		if second.Generation() <= first.Generation() {
+			t.Errorf("generation: %d after %d", second.Generation(), first.Generation())
+		}
+		err = create("after", first)
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("batch of the run that lost the lease: got %v, want ErrLeaseLost", err)
+		}
+		if !errors.Is(first.Err(), store.ErrLeaseLost) {
+			t.Errorf("lost lease's Err: %v", first.Err())
+		}
+		var n int64
+		s.DB().Raw("SELECT count(*) FROM users WHERE username = 'after'").Scan(&n)
+		if n != 0 {
+			t.Error("the fenced batch was committed")
+		}
+		if err := create("second", second); err != nil {
+			t.Fatalf("batch of the new holder: %v", err)
+		}
+		// Releasing the lost lease leaves the new holder's alone.
+		first.Release()
+		if _, err := s.AcquireApplyLease(ctx); model.ErrorCode(err) != model.ECONFLICT {
+			t.Fatalf("after the old holder released: got %v, want ECONFLICT", err)
+		}
+		second.Release()
+		third, err := s.AcquireApplyLease(ctx)
+		if err != nil {
+			t.Fatalf("lease after release: %v", err)
+		}
+		third.Release()
 	})
 }

@@ -29,6 +29,7 @@ type sourceRow struct {
 	GroupFilter        string
 	MemberAttr         string
 	PageSize           int
+	PrimaryGroups      bool  `gorm:"column:primary_groups"`
 	TimeoutMS          int64 `gorm:"column:timeout_ms"`
 	AttributeMap       string
 	Demo               bool
@@ -45,7 +46,7 @@ func (sourceRow) TableName() string { return "sources" }
 func (r *sourceRow) model() (model.Source, error) {
 	s := model.Source{ID: r.ID, Name: r.Name, Kind: model.SourceKind(r.Kind), StartTLS: r.StartTLS, CACert: r.CACert,
 		ServerName: r.ServerName, BindDN: r.BindDN, UserBaseDN: r.UserBaseDN, UserFilter: r.UserFilter,
-		GroupBaseDN: r.GroupBaseDN, GroupFilter: r.GroupFilter, MemberAttr: r.MemberAttr, PageSize: r.PageSize,
+		GroupBaseDN: r.GroupBaseDN, GroupFilter: r.GroupFilter, MemberAttr: r.MemberAttr, PageSize: r.PageSize, PrimaryGroups: r.PrimaryGroups,
 		Timeout: time.Duration(r.TimeoutMS) * time.Millisecond, Demo: r.Demo, Enabled: r.Enabled,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), LastTestError: r.LastTestError}
 	if r.LastTestAt != nil {
@@ -72,7 +73,7 @@ func sourceToRow(s *model.Source, sealed string) (sourceRow, error) {
 	return sourceRow{ID: s.ID, Name: s.Name, Kind: string(s.Kind), URLs: string(urls), StartTLS: s.StartTLS, CACert: s.CACert,
 		ServerName: s.ServerName, BindDN: s.BindDN, BindPasswordSealed: sealed, UserBaseDN: s.UserBaseDN,
 		UserFilter: s.UserFilter, GroupBaseDN: s.GroupBaseDN, GroupFilter: s.GroupFilter, MemberAttr: s.MemberAttr,
-		PageSize: s.PageSize, TimeoutMS: s.Timeout.Milliseconds(), AttributeMap: string(am), Demo: s.Demo,
+		PageSize: s.PageSize, PrimaryGroups: s.PrimaryGroups, TimeoutMS: s.Timeout.Milliseconds(), AttributeMap: string(am), Demo: s.Demo,
 		Enabled: s.Enabled, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}, nil
 }
 

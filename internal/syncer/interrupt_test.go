@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/idsync/idsync/internal/directory/slapdtest"
@@ -155,4 +156,78 @@ func diffLines(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+// One apply at a time holds when the lock's connections die and when a
+// run loses its lease: a second run is refused while the first is live,
+// takes over only once the first stopped renewing, and the first then
+// stops before committing another batch, saying why. Nobody is changed
+// twice, and the end state is the clean run's (issue 15 item 2).
+func TestLostLeaseStopsTheRun(t *testing.T) {
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) {
+			srv := slapdtest.Start(t, slapdtest.Options{Users: 40, Teams: 4})
+			clean := setup(t, srv, storetest.Open(t, d))
+			withPlacements(t, clean)
+			clean.apply(clean.preview(), false)
+			want := dumpState(t, clean.st)
+
+			e := setup(t, srv, storetest.Open(t, d))
+			withPlacements(t, e)
+			e.sy.SetBatchSize(4)
+			paused, resume := make(chan struct{}), make(chan struct{})
+			var first atomic.Bool
+			e.sy.SetAfterBatch(func(_ int64, done int) {
+				if done == 8 && first.CompareAndSwap(false, true) {
+					close(paused)
+					<-resume
+				}
+			})
+			prev := e.preview()
+			a, err := e.sy.StartApply(e.ctx, prev.ID, false, model.TriggerAdmin)
+			if err != nil {
+				t.Fatalf("start apply: %v", err)
+			}
+			<-paused
+			if d == store.DialectPostgres {
+				// End every other session of this test's own database: the
+				// pool's connections die under the running apply.
+				var n int
+				if err := e.st.DB().Raw(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+					WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n).Error; err != nil {
+					t.Fatalf("terminate: %v", err)
+				}
+			}
+			if _, err := e.sy.RunOnce(e.ctx, e.src.ID, model.TriggerAdmin); model.ErrorCode(err) != model.ECONFLICT {
+				t.Fatalf("second run while the first is live: got %v, want ECONFLICT in progress", err)
+			}
+			// The first run stops renewing long enough for its lease to
+			// expire (a hung process, a database it cannot reach).
+			if err := e.st.DB().Exec("UPDATE apply_lease SET expires_at_ms = 1").Error; err != nil {
+				t.Fatal(err)
+			}
+			b, err := e.sy.RunOnce(e.ctx, e.src.ID, model.TriggerAdmin)
+			if err != nil || b.Status != model.RunSucceeded {
+				t.Fatalf("run after the lease expired: %v %+v", err, b)
+			}
+			close(resume)
+			e.sy.Wait()
+			got, err := e.st.GetRun(e.ctx, a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != model.RunFailed || got.Done != 8 || !strings.Contains(got.Error, "lost the apply lock") {
+				t.Errorf("the run that lost its lease: %s after %d: %q", got.Status, got.Done, got.Error)
+			}
+			var twice int64
+			e.st.DB().Raw(`SELECT count(*) FROM (SELECT object_id FROM audit_log WHERE actor = 'sync' AND object_type = 'user'
+				GROUP BY object_id HAVING count(*) > 1) x`).Scan(&twice)
+			if twice != 0 {
+				t.Errorf("%d users were changed by both runs", twice)
+			}
+			if st := dumpState(t, e.st); !slices.Equal(st, want) {
+				t.Errorf("end state differs from a clean run:\n%s", diffLines(want, st))
+			}
+		})
+	}
 }

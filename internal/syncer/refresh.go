@@ -38,14 +38,14 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.st.TryApplyLock(ctx)
+	lease, err := s.st.AcquireApplyLease(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer lease.Release()
 	run := &model.Run{Kind: model.RunRefresh, Trigger: model.TriggerAdmin, Actor: model.ActorFrom(ctx), SourceID: src.ID, UserID: u.ID,
 		Status: model.RunRunning, Phase: model.PhaseAttributes}
-	if err := s.st.CreateRun(ctx, run); err != nil {
+	if err := s.createRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("syncer: refresh user: %w", err)
 	}
 	rl := s.newLog(run.ID)
@@ -77,7 +77,7 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 		run.Error = model.ErrorMessage(holdError(plan.Holds))
 		return s.finish(ctx, run, rl)
 	}
-	return s.execute(ctx, run, rl, newApplyInput(&sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, nil, state, src.ID))
+	return s.execute(ctx, run, rl, newApplyInput(lease, &sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, nil, state, src.ID))
 }
 
 // Explain answers "Why?" for user userID (SPEC §7) from a fresh read of the
@@ -103,14 +103,48 @@ func (s *Syncer) Explain(ctx context.Context, userID int64) (syncplan.Explanatio
 	if err != nil {
 		return syncplan.Explanation{}, err
 	}
-	return syncplan.Explain(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Now: s.now()}, u.ID), nil
+	ex := syncplan.Explain(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Now: s.now()}, u.ID)
+	if err := s.explainUnmatched(ctx, src.ID, &ex); err != nil {
+		return syncplan.Explanation{}, err
+	}
+	return ex, nil
+}
+
+// explainUnmatched adds to ex the unmatched-member lines that the latest
+// full read of the source (its newest preview) reported for the user: a
+// single-user read cannot see member values that do not match the user.
+func (s *Syncer) explainUnmatched(ctx context.Context, sourceID int64, ex *syncplan.Explanation) error {
+	if !ex.Managed {
+		return nil
+	}
+	runs, _, err := s.st.ListRuns(ctx, model.RunFilter{Kind: model.RunPreview, SourceID: sourceID, ListQuery: model.ListQuery{PerPage: 5}})
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.Status == model.RunRunning || r.Status == model.RunFailed || r.Status == model.RunCancelled {
+			continue
+		}
+		items, _, err := s.st.ListRunItems(ctx, r.ID, model.RunItemFilter{UserID: ex.UserID, Performed: "no", ListQuery: model.ListQuery{PerPage: 100}})
+		if err != nil {
+			return err
+		}
+		ex.UnmatchedRunID = r.ID
+		for _, it := range items {
+			if syncplan.IsUnmatchedMember(it.Reason) {
+				ex.Unmatched = append(ex.Unmatched, it.Reason)
+			}
+		}
+		return nil
+	}
+	return nil
 }
 
 // PreviewReconcile plans "Reconcile devices now" (SPEC §6) and stores it as
 // a reconcile run that Apply executes like a preview.
 func (s *Syncer) PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*model.Run, error) {
 	run := &model.Run{Kind: model.RunReconcile, Trigger: trig, Actor: model.ActorFrom(ctx), Status: model.RunRunning, Phase: model.PhaseDevices}
-	if err := s.st.CreateRun(ctx, run); err != nil {
+	if err := s.createRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("syncer: reconcile: %w", err)
 	}
 	rl := s.newLog(run.ID)

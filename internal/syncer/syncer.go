@@ -43,6 +43,60 @@ type Syncer struct {
 	mu      sync.Mutex
 	cancels map[int64]context.CancelFunc
 	wg      sync.WaitGroup
+	live    map[int64]struct{} // runs of this process still running (heartbeat)
+	beating bool               // the heartbeat goroutine runs
+}
+
+// runHeartbeat is how often a running run is touched: clean-up marks a run
+// interrupted only after it went untouched for two minutes (the
+// scheduler's orphan age), so a live run is never marked.
+const runHeartbeat = 10 * time.Second
+
+// createRun records run and keeps it touched (store.TouchRuns) until
+// finish records its end.
+func (s *Syncer) createRun(ctx context.Context, run *model.Run) error {
+	if err := s.st.CreateRun(ctx, run); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.live[run.ID] = struct{}{}
+	start := !s.beating
+	s.beating = true
+	s.mu.Unlock()
+	if start {
+		go s.heartbeat()
+	}
+	return nil
+}
+
+func (s *Syncer) untrack(runID int64) {
+	s.mu.Lock()
+	delete(s.live, runID)
+	s.mu.Unlock()
+}
+
+// heartbeat touches this process's running runs until none is left.
+func (s *Syncer) heartbeat() {
+	t := time.NewTicker(runHeartbeat)
+	defer t.Stop()
+	for range t.C {
+		s.mu.Lock()
+		ids := make([]int64, 0, len(s.live))
+		for id := range s.live {
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			s.beating = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), runHeartbeat)
+		if err := s.st.TouchRuns(ctx, ids); err != nil {
+			s.log.Warn("syncer: run heartbeat failed", "runs", ids, "err", err)
+		}
+		cancel()
+	}
 }
 
 // New returns a Syncer over st and dir, logging to logger (nil: discard).
@@ -50,7 +104,7 @@ func New(st *store.Store, dir *directory.Client, logger *slog.Logger) *Syncer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{st: st, dir: dir, log: logger, batchSize: DefaultBatchSize, now: time.Now, cancels: map[int64]context.CancelFunc{}}
+	return &Syncer{st: st, dir: dir, log: logger, batchSize: DefaultBatchSize, now: time.Now, cancels: map[int64]context.CancelFunc{}, live: map[int64]struct{}{}}
 }
 
 // SetBatchSize sets how many actions one transaction applies (n < 1: the default).
@@ -130,7 +184,7 @@ func (s *Syncer) newPreview(ctx context.Context, sourceID int64, trig model.RunT
 		return nil, err
 	}
 	run := &model.Run{Kind: model.RunPreview, Trigger: trig, Actor: model.ActorFrom(ctx), SourceID: sourceID, Status: model.RunRunning, Phase: model.PhaseProvisioning}
-	if err := s.st.CreateRun(ctx, run); err != nil {
+	if err := s.createRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("syncer: preview: %w", err)
 	}
 	return run, nil
@@ -398,10 +452,33 @@ func (s *Syncer) fail(ctx context.Context, run *model.Run, rl *runLog, err error
 func (s *Syncer) finish(ctx context.Context, run *model.Run, rl *runLog) (*model.Run, error) {
 	run.FinishedAt = s.now()
 	run.Log += rl.take()
-	if err := s.st.SaveRun(ctx, run); err != nil {
+	defer s.untrack(run.ID)
+	if err := s.saveRun(ctx, run); err != nil {
 		return run, fmt.Errorf("syncer: save run %d: %w", run.ID, err)
 	}
 	return run, nil
+}
+
+// saveRun records run's end. While the database cannot be reached it tries
+// again (every 1 s, then up to every 30 s) until it answers or ctx ends: a
+// run's status must not stay "running" because its failure could not be
+// written when it happened. The run stays touched meanwhile, so clean-up
+// does not mark it interrupted.
+func (s *Syncer) saveRun(ctx context.Context, run *model.Run) error {
+	wait := time.Second
+	for {
+		err := s.st.SaveRun(ctx, run)
+		if err == nil || !store.Transient(err) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("syncer: cannot record the run's end; trying again", "run", run.ID, "status", run.Status, "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 // Cancel asks running apply runID to stop. It stops between two batches,
@@ -544,14 +621,14 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 	if prev.Status != model.RunPlanned && prev.Status != model.RunHeld {
 		return nil, nil, model.Errorf(model.ECONFLICT, "Preview %d cannot be applied (it is %s) — preview again.", previewRunID, prev.Status)
 	}
-	release, err := s.st.TryApplyLock(ctx)
+	lease, err := s.st.AcquireApplyLease(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			release()
+			lease.Release()
 		}
 	}()
 	kind := model.RunApply
@@ -561,7 +638,7 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 	run := &model.Run{Kind: kind, Trigger: trig, Actor: model.ActorFrom(ctx), SourceID: prev.SourceID, PreviewRunID: prev.ID,
 		Status: model.RunRunning, Phase: model.PhaseProvisioning, Counts: prev.Counts, Holds: prev.Holds,
 		SnapshotHash: prev.SnapshotHash, StateHash: prev.StateHash, Total: prev.Counts["actions"]}
-	if err := s.st.CreateRun(ctx, run); err != nil {
+	if err := s.createRun(ctx, run); err != nil {
 		return nil, nil, fmt.Errorf("syncer: apply: %w", err)
 	}
 	rl := s.newLog(run.ID)
@@ -609,20 +686,20 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 	ok = true
 	// The snapshot and the state are dropped here: the actions stream from
 	// the stored plan, and what the end of the run needs of them is kept.
-	return &applyJob{run: run, rl: rl, in: newApplyInput(plan, plan.Total, plan.Skips, snap, state, run.SourceID), release: release}, run, nil
+	return &applyJob{run: run, rl: rl, in: newApplyInput(lease, plan, plan.Total, plan.Skips, snap, state, run.SourceID), release: lease.Release}, run, nil
 }
 
 // RunOnce plans and applies source sourceID in one go under the apply lock,
 // for the scheduler and the command line: a plan with holds is not applied
 // (the run ends held), a failed directory read removes nobody.
 func (s *Syncer) RunOnce(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error) {
-	release, err := s.st.TryApplyLock(ctx)
+	lease, err := s.st.AcquireApplyLease(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer lease.Release()
 	run := &model.Run{Kind: model.RunApply, Trigger: trig, Actor: model.ActorFrom(ctx), SourceID: sourceID, Status: model.RunRunning, Phase: model.PhaseProvisioning}
-	if err := s.st.CreateRun(ctx, run); err != nil {
+	if err := s.createRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("syncer: run once: %w", err)
 	}
 	rl := s.newLog(run.ID)
@@ -642,7 +719,7 @@ func (s *Syncer) RunOnce(ctx context.Context, sourceID int64, trig model.RunTrig
 		return s.finish(ctx, run, rl)
 	}
 	collectAfterPlanning()
-	return s.execute(ctx, run, rl, newApplyInput(&sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, snap, state, run.SourceID))
+	return s.execute(ctx, run, rl, newApplyInput(lease, &sliceSource{a: plan.Actions}, len(plan.Actions), plan.Skips, snap, state, run.SourceID))
 }
 
 // actionSource hands out a plan's actions a batch at a time.
@@ -671,6 +748,7 @@ func (s *sliceSource) Next(n int) ([]model.Action, error) {
 // ids of the source's users, and the start of the baseline the run records
 // (nil: none, for a one-user refresh or a device reconcile).
 type applyInput struct {
+	lease    *store.ApplyLease // held for the whole apply; every batch proves it
 	actions  actionSource
 	total    int
 	skips    []model.Skip
@@ -678,8 +756,8 @@ type applyInput struct {
 	baseline *syncplan.Baseline
 }
 
-func newApplyInput(actions actionSource, total int, skips []model.Skip, snap *model.Snapshot, state *model.State, sourceID int64) applyInput {
-	in := applyInput{actions: actions, total: total, skips: skips, ids: map[string]int64{}}
+func newApplyInput(lease *store.ApplyLease, actions actionSource, total int, skips []model.Skip, snap *model.Snapshot, state *model.State, sourceID int64) applyInput {
+	in := applyInput{lease: lease, actions: actions, total: total, skips: skips, ids: map[string]int64{}}
 	for _, u := range state.Users {
 		if u.ExternalID != "" && u.SourceID == sourceID {
 			in.ids[u.ExternalID] = u.ID
@@ -708,6 +786,12 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	cancelled := false
 	for off := 0; off < in.total; {
 		faultinject.Hit(faultinject.ApplyBeforeBatch)
+		if err := in.lease.Err(); err != nil {
+			applyErr = err
+			failedAt = fmt.Sprintf("%d–%d", off+1, in.total)
+			rl.printf("stopped before actions %d–: %s", off+1, detail(err))
+			break
+		}
 		if ctx.Err() != nil || s.cancelledInDB(ctx, run.ID) {
 			cancelled = true
 			break
@@ -723,7 +807,7 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 			break
 		}
 		end := off + len(actions)
-		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: actions, Done: end, Total: in.total}
+		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: actions, Done: end, Total: in.total, Lease: in.lease}
 		if err := s.st.ApplyActions(actx, batch, in.ids); err != nil {
 			applyErr = err
 			failedAt = fmt.Sprintf("%d–%d", off+1, end)
@@ -753,6 +837,10 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	}
 	rl.printf("applied %d of %d actions in %s", run.Done, run.Total, time.Since(start).Round(time.Millisecond))
 	switch {
+	case errors.Is(applyErr, store.ErrLeaseLost):
+		s.log.Error("sync run lost the apply lock", "run", run.ID, "err", applyErr)
+		return s.fail(ctx, run, rl, model.Errorf(model.ECONFLICT,
+			"This run lost the apply lock (it could not renew it for a minute, or another run took it over) and stopped before committing actions %s; the %d actions before them are applied. The next run converges.", failedAt, run.Done))
 	case applyErr != nil:
 		s.log.Error("sync batch failed", "run", run.ID, "err", applyErr)
 		return s.fail(ctx, run, rl, model.Errorf(model.ECONFLICT,

@@ -308,8 +308,9 @@ func TestFailedDirectoryReadRemovesNobody(t *testing.T) {
 		set.DeprovisioningEnabled = true
 		e.st.UpdateSettings(e.ctx, set)
 		// Point the source at a port nobody listens on.
+		// A changed URL needs the password entered again.
 		e.src.URLs = []string{"ldap://127.0.0.1:1"}
-		e.src.BindPassword = ""
+		e.src.BindPassword = slapdtest.Password
 		if err := e.st.UpdateSource(e.ctx, e.src); err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,13 @@ type Explanation struct {
 
 	Actions []model.Action // what the plan does for the user
 	Skips   []model.Skip   // what the plan does not do for the user, and why
+
+	// Unmatched lists the member values of mapped groups that point at the
+	// user but matched no user in the last full read (preview run
+	// UnmatchedRunID): outside the user base or filter, a uid differing in
+	// case… Explain leaves it empty; the caller fills it from that run.
+	Unmatched      []string
+	UnmatchedRunID int64
 }
 
 // ProvisioningMatch is a provisioning mapping whose directory group holds the user.
@@ -261,6 +268,9 @@ func (e Explanation) String() string {
 				fmt.Fprintf(&b, "  %s = %q (user has %q): %s\n", r.Attribute, r.Want, r.Have, mark)
 			}
 		}
+	}
+	for _, u := range e.Unmatched {
+		fmt.Fprintf(&b, "last full read (run #%d): %s\n", e.UnmatchedRunID, u)
 	}
 	for _, a := range e.Actions {
 		fmt.Fprintf(&b, "will %s: %s\n", a.Kind, a.Reason)

@@ -141,11 +141,13 @@ type planner struct {
 	defs     map[string]*model.AttributeDef
 	defKeys  []string // sorted
 
-	users     []*model.User // all users, sorted by id
-	userByID  map[int64]*model.User
-	managed   map[string]*model.User // external id → user of this source
-	gone      []*model.User          // managed users of this source absent from a complete snapshot
-	usernames map[string]int64       // lower-case username → user id (-1: a user this plan creates)
+	users    []*model.User // all users, sorted by id
+	userByID map[int64]*model.User
+	managed  map[string]*model.User // external id → user of this source
+	// lazily, for unmatched members: normalized DN / lower-case username → managed user
+	managedByDN, managedByName map[string]*model.User
+	gone                       []*model.User    // managed users of this source absent from a complete snapshot
+	usernames                  map[string]int64 // lower-case username → user id (-1: a user this plan creates)
 
 	provMaps  []provMap
 	provKnown bool                         // every provisioning group was read
@@ -285,6 +287,7 @@ func (p *planner) mine(sourceID int64) bool { return sourceID == 0 || sourceID =
 
 func (p *planner) run() {
 	p.resolveMappings()
+	p.unmatchedMembers()
 	p.provisioning()
 	p.attributes()
 	p.serviceGroups()

@@ -38,6 +38,19 @@ var nav = []NavItem{
 	{"products", "Products", "/products"},
 	{"settings", "Settings", "/settings"},
 	{"audit", "Audit", "/audit"},
+	{"accounts", "Accounts", "/accounts"}, // admins only (navFor)
+}
+
+// navFor returns the items a shows: auditors do not see Accounts.
+func navFor(a *model.Admin) []NavItem {
+	out := make([]NavItem, 0, len(nav))
+	for _, n := range nav {
+		if n.Key == "accounts" && (a == nil || a.Role != model.RoleAdmin) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // Nav returns the navigation items.

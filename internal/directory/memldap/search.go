@@ -289,6 +289,13 @@ func compare(tag ber.Tag, lname, have, want string) bool {
 	switch {
 	case binaryValued(lname):
 		return have == want
+	case lname == "memberuid": // nis.schema: caseExactIA5Match
+		return strings.TrimSpace(have) == strings.TrimSpace(want)
+	case lname == "uniquemember": // uniqueMemberMatch: an assertion without UID ignores the value's
+		if !hasUID(want) {
+			have = stripUID(have)
+		}
+		return normDN(have) == normDN(want)
 	case dnValued(lname):
 		return normDN(have) == normDN(want)
 	}
@@ -319,4 +326,22 @@ func substringMatch(v string, parts []*ber.Packet) bool {
 		}
 	}
 	return true
+}
+
+// hasUID reports whether a uniqueMember value ends in an optional UID
+// ("…#'0101'B").
+func hasUID(v string) bool { return stripUID(v) != v }
+
+func stripUID(v string) string {
+	if len(v) < 4 || !strings.HasSuffix(v, "'B") {
+		return v
+	}
+	i := len(v) - 3
+	for i >= 0 && (v[i] == '0' || v[i] == '1') {
+		i--
+	}
+	if i < 1 || v[i] != '\'' || v[i-1] != '#' || (i >= 2 && v[i-2] == '\\') {
+		return v
+	}
+	return v[:i-1]
 }

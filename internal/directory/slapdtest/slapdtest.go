@@ -40,6 +40,14 @@ type Options struct {
 	ExtraLDIF string
 	// NoPeople leaves ou=people empty (a directory that returns zero users).
 	NoPeople bool
+	// LDIF, when set, replaces the generated people and groups: the
+	// directory holds the base entry, ou=people, ou=groups and LDIF.
+	LDIF string
+	// NoMemberOf leaves the memberof overlay out.
+	NoMemberOf bool
+	// RFC2307bis loads nis.schema with posixGroup AUXILIARY (RFC 2307bis),
+	// so a group can be groupOfNames and posixGroup at once.
+	RFC2307bis bool
 }
 
 // Server is a running slapd.
@@ -118,7 +126,7 @@ func Start(tb testing.TB, o Options) *Server {
 		tb.Fatalf("slapdtest: %v", err)
 	}
 	conf := filepath.Join(dir, "slapd.conf")
-	if err := os.WriteFile(conf, []byte(config(dir, data)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(config(dir, data, o)), 0o600); err != nil {
 		tb.Fatalf("slapdtest: %v", err)
 	}
 	ldif := filepath.Join(dir, "data.ldif")
@@ -174,7 +182,7 @@ func (s *Server) stop() {
 }
 
 // Source returns a model.Source for this server with OpenLDAP defaults,
-// the disabled flag mapped to pwdAccountLockedTime.
+// the disabled flag a permanent ppolicy lock (locked(pwdAccountLockedTime)).
 func (s *Server) Source() model.Source {
 	src := model.DefaultSource(model.SourceOpenLDAP)
 	src.ID = 1
@@ -185,7 +193,7 @@ func (s *Server) Source() model.Source {
 	src.UserBaseDN = PeopleDN
 	src.GroupBaseDN = GroupsDN
 	src.Timeout = 20 * time.Second
-	src.Attributes.Disabled = "pwdAccountLockedTime"
+	src.Attributes.Disabled = "locked(pwdAccountLockedTime)"
 	src.Attributes.Enterprise = map[string]string{
 		model.AttrLocation:      "l",
 		model.AttrCorporateUnit: "ou",
@@ -205,10 +213,22 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func config(dir, data string) string {
+func config(dir, data string, o Options) string {
+	nis := SchemaDir + "/nis.schema"
+	if o.RFC2307bis {
+		if b, err := os.ReadFile(nis); err == nil {
+			bis := strings.Replace(string(b), "DESC 'Abstraction of a group of accounts'\n\tSUP top STRUCTURAL", "DESC 'Abstraction of a group of accounts'\n\tSUP top AUXILIARY", 1)
+			nis = filepath.Join(dir, "rfc2307bis.schema")
+			_ = os.WriteFile(nis, []byte(bis), 0o600)
+		}
+	}
+	overlays := "overlay memberof\noverlay ppolicy\n"
+	if o.NoMemberOf {
+		overlays = "overlay ppolicy\n"
+	}
 	return fmt.Sprintf(`include %[1]s/core.schema
 include %[1]s/cosine.schema
-include %[1]s/nis.schema
+include %[7]s
 include %[1]s/inetorgperson.schema
 modulepath %[2]s
 moduleload back_mdb
@@ -229,9 +249,7 @@ index uid eq
 index member eq
 index memberUid eq
 index cn eq,sub
-overlay memberof
-overlay ppolicy
-`, SchemaDir, ModulePath, dir, BaseDN, Password, data)
+`, SchemaDir, ModulePath, dir, BaseDN, Password, data, nis) + overlays
 }
 
 func writeLDIF(path string, o Options) error {
@@ -243,6 +261,15 @@ func writeLDIF(path string, o Options) error {
 	fmt.Fprintf(w, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n", BaseDN)
 	fmt.Fprintf(w, "dn: %s\nobjectClass: organizationalUnit\nou: people\n\n", PeopleDN)
 	fmt.Fprintf(w, "dn: %s\nobjectClass: organizationalUnit\nou: groups\n\n", GroupsDN)
+	if o.LDIF != "" {
+		w.WriteString(strings.TrimSpace(o.LDIF))
+		w.WriteString("\n\n")
+		if err := w.Flush(); err != nil {
+			_ = f.Close()
+			return err
+		}
+		return f.Close()
+	}
 	teamMembers := make([][]int, o.Teams)
 	if !o.NoPeople {
 		for i := 0; i < o.Users; i++ {
