@@ -75,7 +75,7 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		sess.Values[sessUA] = r.UserAgent()
 		c.Set(ctxSession, sess)
 		if id, ok := sess.Values[sessAdminID].(int64); ok && id > 0 {
-			a, err := s.store.GetAdmin(r.Context(), id)
+			a, err := sessionAdmin(c, sess, id, s.store)
 			switch {
 			case model.ErrorCode(err) == model.ENOTFOUND || (err == nil && !a.Active()):
 				if err := s.endSession(c); err != nil {
@@ -216,4 +216,14 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sessionAdmin returns the account session id names: the one read with
+// the session row when it matches, else from the store (ENOTFOUND when
+// gone).
+func sessionAdmin(c echo.Context, sess *sessions.Session, id int64, st *store.Store) (*model.Admin, error) {
+	if a, ok := sess.Values[sessAdmin].(*model.Admin); ok && a.ID == id {
+		return a, nil
+	}
+	return st.GetAdmin(c.Request().Context(), id)
 }

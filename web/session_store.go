@@ -49,6 +49,7 @@ const (
 	sessFresh = "_fresh"
 	sessIP    = "_ip"
 	sessUA    = "_ua"
+	sessAdmin = "_admin" // *model.Admin read with the session (one query)
 )
 
 // touchEvery is how stale last_seen may get before a request writes it:
@@ -114,7 +115,7 @@ func (ds *dbSessionStore) New(r *http.Request, name string) (*sessions.Session, 
 	}
 	sess.ID = string(id)
 	now := ds.now()
-	row, err := ds.st.LookupSession(r.Context(), hashID(sess.ID), now, ds.idle)
+	row, admin, err := ds.st.LookupSessionAdmin(r.Context(), hashID(sess.ID), now, ds.idle)
 	switch {
 	case model.ErrorCode(err) == model.ENOTFOUND:
 		// Anonymous, or ended: keep the id (its CSRF token stays valid for
@@ -128,6 +129,9 @@ func (ds *dbSessionStore) New(r *http.Request, name string) (*sessions.Session, 
 		return sess, nil
 	}
 	sess.IsNew = false
+	if admin != nil {
+		sess.Values[sessAdmin] = admin
+	}
 	if now.Sub(row.LastSeenAt) >= ds.touchEvery() {
 		if err := ds.st.TouchSession(r.Context(), row.IDHash, now); err != nil {
 			return nil, fmt.Errorf("web: load session: %w", err)

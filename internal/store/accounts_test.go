@@ -188,3 +188,25 @@ func TestPasswordResetLinkOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestLookupSessionAdmin(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		a := mustAdmin(t, s, "ada", model.RoleAdmin)
+		t0 := time.Now().UTC()
+		mustSession(t, s, "h", a.ID, t0)
+		sess, got, err := s.LookupSessionAdmin(ctxT(), "h", t0, time.Hour)
+		if err != nil || got == nil {
+			t.Fatalf("LookupSessionAdmin: %+v %+v %v", sess, got, err)
+		}
+		want, _ := s.GetAdmin(ctxT(), a.ID)
+		if got.ID != want.ID || got.Username != want.Username || got.Role != want.Role || got.Status != want.Status || got.PasswordHash != want.PasswordHash || sess.AdminID != a.ID {
+			t.Errorf("joined account %+v, want %+v (session %+v)", got, want, sess)
+		}
+		if err := s.CreateSession(ctxT(), &model.Session{IDHash: "anon", Data: `{"flash":"x"}`, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := s.LookupSessionAdmin(ctxT(), "anon", t0, time.Hour); err != nil || got != nil {
+			t.Errorf("anonymous session: %+v %v, want no account", got, err)
+		}
+	})
+}

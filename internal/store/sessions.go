@@ -64,6 +64,31 @@ func (s *Store) LookupSession(ctx context.Context, idHash string, now time.Time,
 	return &m, nil
 }
 
+// LookupSessionAdmin is LookupSession that also returns the signed-in
+// account in the same query (nil for an anonymous session, or when the
+// account is gone): one round trip per request.
+func (s *Store) LookupSessionAdmin(ctx context.Context, idHash string, now time.Time, idle time.Duration) (*model.Session, *model.Admin, error) {
+	var r struct {
+		S sessionRow `gorm:"embedded"`
+		A adminRow   `gorm:"embedded;embeddedPrefix:a_"`
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT s.*, a.id AS a_id, a.username AS a_username, a.password_hash AS a_password_hash,
+ a.role AS a_role, a.created_at AS a_created_at, a.last_login_at AS a_last_login_at, a.status AS a_status,
+ a.auth_source_id AS a_auth_source_id, a.directory_dn AS a_directory_dn, a.directory_checked_at AS a_directory_checked_at,
+ a.password_changed_at AS a_password_changed_at, a.totp_enabled_at AS a_totp_enabled_at
+FROM admin_sessions s LEFT JOIN admins a ON a.id = s.admin_id
+WHERE s.id_hash = ? AND s.expires > ? AND s.last_seen > ?`, idHash, now.Unix(), now.Add(-idle).Unix()).Take(&r).Error
+	if err != nil {
+		return nil, nil, dbErrNotFound("store: lookup session", err, "Session", 0)
+	}
+	m := r.S.model()
+	if r.A.ID == 0 {
+		return &m, nil, nil
+	}
+	a := r.A.model()
+	return &m, &a, nil
+}
+
 // TouchSession records that the session was used at at (the idle clock).
 func (s *Store) TouchSession(ctx context.Context, idHash string, at time.Time) error {
 	if err := s.db.WithContext(ctx).Exec("UPDATE admin_sessions SET last_seen = ? WHERE id_hash = ?", at.Unix(), idHash).Error; err != nil {
