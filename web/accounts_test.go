@@ -310,3 +310,67 @@ func TestMyPasswordAndResetLinkRefusals(t *testing.T) {
 		t.Errorf("expired link: %d", r.status)
 	}
 }
+
+var sessionEndRE = regexp.MustCompile(`action="(/account/sessions/[0-9a-f]+/end)"`)
+
+func TestMySessions(t *testing.T) {
+	e := newPlatEnv(t, cheapHashes)
+	e.createAdmin("boss", model.RoleAdmin)
+	e.createAdmin("audrey", model.RoleAuditor)
+	phone, laptop, tablet := e.client(), e.client(), e.client()
+	for _, c := range []*platClient{phone, laptop, tablet} {
+		c.login("audrey")
+	}
+	r := laptop.get("/account")
+	if n := strings.Count(r.body, `data-testid="session-row"`); n != 3 || !strings.Contains(r.body, `data-testid="session-current"`) {
+		t.Fatalf("My account lists %d sessions, want 3 with this one marked", n)
+	}
+	ends := sessionEndRE.FindAllStringSubmatch(r.body, -1)
+	if len(ends) != 2 {
+		t.Fatalf("%d End buttons, want 2 (not this session)", len(ends))
+	}
+	// An auditor ends one other session of theirs.
+	if r := laptop.post(ends[0][1], url.Values{"_csrf": {laptop.csrf()}}); r.status != http.StatusSeeOther {
+		t.Fatalf("end one: %d", r.status)
+	}
+	alive := 0
+	for _, c := range []*platClient{phone, tablet} {
+		if c.get("/").status == http.StatusOK {
+			alive++
+		}
+	}
+	if alive != 1 {
+		t.Errorf("%d of the other two sessions alive, want 1", alive)
+	}
+	// Another account's session cannot be ended from here.
+	boss := e.client()
+	boss.login("boss")
+	r = boss.get("/account")
+	if m := regexp.MustCompile(`data-testid="session-current"`).FindString(r.body); m == "" {
+		t.Fatal("boss's own session not shown")
+	}
+	aid := accountID(t, e, "boss")
+	bs, _ := e.st.ListAdminSessions(context.Background(), aid, e.clock.Now(), 30*time.Minute)
+	if len(bs) != 1 {
+		t.Fatalf("boss has %d sessions", len(bs))
+	}
+	if r := laptop.post("/account/sessions/"+bs[0].IDHash+"/end", url.Values{"_csrf": {laptop.csrf()}}); r.status != http.StatusSeeOther {
+		t.Fatalf("end another's session: %d", r.status)
+	}
+	if boss.get("/").status != http.StatusOK {
+		t.Error("an auditor ended the boss's session from My account")
+	}
+	// The Accounts page counts open sessions.
+	if r := boss.get("/accounts"); !strings.Contains(r.body, `data-testid="account-sessions">2<`) {
+		t.Errorf("accounts page does not count audrey's 2 sessions")
+	}
+	// Sign out everywhere (an auditor may): every session ends.
+	if r := laptop.post("/account/sessions/end-all", url.Values{"_csrf": {laptop.csrf()}}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign out everywhere: %d", r.status)
+	}
+	for i, c := range []*platClient{phone, laptop, tablet} {
+		if c.get("/").status == http.StatusOK {
+			t.Errorf("session %d survived sign out everywhere", i)
+		}
+	}
+}
