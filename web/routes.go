@@ -151,6 +151,7 @@ func (s *Server) routes() {
 	a.POST("/products/:id/delete", s.deleteProduct)
 	a.POST("/products/:id/test", s.testProduct)
 	a.POST("/products/:id/retry", s.retryProduct)
+	a.POST("/products/:id/attention", s.resolveAttention)
 	a.POST("/products/:id/sync-all", s.syncProduct)
 
 	// JSON API (web/api_*.go): token or session; admins change, auditors read.

@@ -20,21 +20,33 @@ import (
 
 	"github.com/idsync/idsync/internal/auth"
 	"github.com/idsync/idsync/internal/config"
+	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/products"
 	"github.com/idsync/idsync/internal/store"
+	"github.com/idsync/idsync/internal/syncplan"
 )
 
-// Syncer is what the console asks of the sync engine (internal/syncer).
+// Syncer is what the console asks of the sync engine (internal/syncer);
+// *syncer.Syncer satisfies it, which web.New's caller checks at compile time.
 type Syncer interface {
 	Preview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
 	Apply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
 	RefreshUser(ctx context.Context, userID int64) (*model.Run, error)
+	StartPreview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
+	StartApply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
+	Cancel(ctx context.Context, runID int64) error
+	Explain(ctx context.Context, userID int64) (syncplan.Explanation, error)
+	PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*model.Run, error)
 }
 
 // Directory is what the console asks of the directory client
-// (internal/directory). The sources pages add the methods they call.
-type Directory interface{}
+// (internal/directory): Test connection and the mapping page's group
+// picker.
+type Directory interface {
+	Test(ctx context.Context, src *model.Source) (directory.TestResult, error)
+	SearchGroups(ctx context.Context, src *model.Source, query string, limit int) ([]directory.GroupRef, error)
+}
 
 // Products is what the console asks of product delivery
 // (internal/products). The products pages add the methods they call.
