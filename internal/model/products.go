@@ -62,34 +62,6 @@ type DeliveryOutcome struct {
 	Skipped bool
 }
 
-<<<<<<< HEAD
-// ProductService manages products and their outbox for the console.
-type ProductService interface {
-	ListProducts(ctx context.Context) ([]Product, error)
-	// GetProduct returns the product with its Secret decrypted; ENOTFOUND.
-	GetProduct(ctx context.Context, id int64) (*Product, error)
-	CreateProduct(ctx context.Context, p *Product) error // sets p.ID
-	// UpdateProduct keeps the stored secret when p.Secret is "".
-	UpdateProduct(ctx context.Context, p *Product) error
-	DeleteProduct(ctx context.Context, id int64) error
-	ProductCounts(ctx context.Context, productID int64) (ProductCounts, error)
-	ListDeliveries(ctx context.Context, productID int64, q ListQuery) ([]Delivery, int, error) // newest first
-	// RetryFailed makes every failed pair of the product due now.
-	RetryFailed(ctx context.Context, productID int64) (int, error)
-	// MarkAllPending marks every assigned user of the given products (nil:
-	// every enabled product) pending; returns the number of pairs marked.
-	MarkAllPending(ctx context.Context, productIDs []int64) (int, error)
-	// MarkUsersPending does the same for the given users only.
-	MarkUsersPending(ctx context.Context, productIDs []int64, userIDs []int64) (int, error)
-	// ListAttention lists the product's deliveries that need attention.
-	ListAttention(ctx context.Context, productID int64, q ListQuery) ([]AttentionItem, int, error)
-	// ResolveAttention retries (drop false) or drops them (userIDs empty:
-	// all); audited.
-	ResolveAttention(ctx context.Context, productID int64, userIDs []int64, drop bool) (int, error)
-}
-
-=======
->>>>>>> main
 // OutboxService is what the product dispatcher needs from the store.
 type OutboxService interface {
 	ListProducts(ctx context.Context) ([]Product, error)
