@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -52,7 +53,59 @@ func (s *Server) accountsView(c echo.Context, f pages.AccountForm) (pages.Accoun
 	if err != nil {
 		return pages.AccountsView{}, err
 	}
-	return pages.AccountsView{Accounts: list, Sources: srcs, New: f, CSRF: s.csrfToken(c), SelfID: currentAdmin(c).ID}, nil
+	ca, err := s.store.GetConsoleAuth(ctx)
+	if err != nil {
+		return pages.AccountsView{}, err
+	}
+	return pages.AccountsView{Accounts: list, Sources: srcs, New: f, CSRF: s.csrfToken(c), SelfID: currentAdmin(c).ID, Auth: ca}, nil
+}
+
+// updateSignInSettings is POST /accounts/settings: MFA for admins and
+// directory sign-in by group.
+func (s *Server) updateSignInSettings(c echo.Context) error {
+	ctx := c.Request().Context()
+	ca := model.ConsoleAuth{
+		RequireAdminMFA: c.FormValue("require_admin_mfa") == "on",
+		AdminGroupDN:    strings.TrimSpace(c.FormValue("admin_group_dn")),
+		AuditorGroupDN:  strings.TrimSpace(c.FormValue("auditor_group_dn")),
+	}
+	fields := map[string]string{}
+	if v := c.FormValue("directory_source_id"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			_, err = s.store.GetSource(ctx, id)
+		}
+		if err != nil {
+			fields["directory_source_id"] = "Choose a source that exists."
+		}
+		ca.DirectorySourceID = id
+	}
+	mins, err := strconv.Atoi(strings.TrimSpace(c.FormValue("directory_recheck")))
+	if err != nil || mins < 1 || mins > 1440 {
+		fields["directory_recheck"] = "Enter whole minutes from 1 to 1440."
+	}
+	ca.DirectoryRecheck = time.Duration(mins) * time.Minute
+	if len(fields) > 0 {
+		err = model.Invalid(fields)
+	} else {
+		err = s.store.UpdateConsoleAuth(ctx, ca)
+	}
+	if err != nil {
+		fs, msg, err := objFormError(err)
+		if err != nil {
+			return err
+		}
+		v, err := s.accountsView(c, pages.AccountForm{Role: string(model.RoleAdmin)})
+		if err != nil {
+			return err
+		}
+		v.Auth, v.AuthErrors, v.AuthMessage = ca, fs, msg
+		return s.render(c, http.StatusUnprocessableEntity, pages.AccountsPage(v))
+	}
+	if err := s.flash(c, "Sign-in settings saved."); err != nil {
+		return err
+	}
+	return redirect(c, "/accounts")
 }
 
 // createAccount is POST /accounts: a local account with a password, or a

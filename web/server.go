@@ -103,9 +103,11 @@ type Server struct {
 	scheduler Scheduler
 	alerts    Alerts
 
-	loginByUser *auth.Limiter
-	loginByIP   *auth.Limiter
-	hashParams  auth.Params // argon2id cost of new password hashes
+	// signInByUser throttles guesses per account from one client,
+	// signInByIP per client across accounts (login.go).
+	signInByUser *auth.Throttle
+	signInByIP   *auth.Throttle
+	hashParams   auth.Params // argon2id cost of new password hashes
 	// hashing bounds concurrent argon2id work (64 MiB and two cores
 	// each), so a burst of sign-ins cannot exhaust memory or starve pages.
 	hashing *auth.Gate
@@ -117,6 +119,10 @@ type Server struct {
 	setupToken  string    // "" once used or when not offered
 	setupIssued time.Time // the token works for SetupTokenTTL from here
 }
+
+// signInBaseDelay is the first wait after the allowed failures; each
+// further failure doubles it, up to the sign-in window.
+const signInBaseDelay = 30 * time.Second
 
 // New builds the server and registers every route. It fails when a
 // required dependency is missing or the metrics cannot be registered.
@@ -134,20 +140,20 @@ func New(d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	s := &Server{
-		echo:        echo.New(),
-		store:       d.Store,
-		log:         d.Logger,
-		cfg:         d.Config,
-		registry:    d.Metrics,
-		now:         d.Now,
-		syncer:      d.Syncer,
-		directory:   d.Directory,
-		products:    d.Products,
-		scheduler:   d.Scheduler,
-		alerts:      d.Alerts,
-		loginByUser: auth.NewLimiter(d.Config.LoginMaxFailures, d.Config.LoginWindow, d.Now),
-		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
-		setupToken:  d.SetupToken,
+		echo:         echo.New(),
+		store:        d.Store,
+		log:          d.Logger,
+		cfg:          d.Config,
+		registry:     d.Metrics,
+		now:          d.Now,
+		syncer:       d.Syncer,
+		directory:    d.Directory,
+		products:     d.Products,
+		scheduler:    d.Scheduler,
+		alerts:       d.Alerts,
+		signInByUser: auth.NewThrottle(d.Config.LoginMaxFailures, signInBaseDelay, d.Config.LoginWindow, d.Now),
+		signInByIP:   auth.NewThrottle(d.Config.LoginMaxFailures*4, signInBaseDelay, d.Config.LoginWindow, d.Now),
+		setupToken:   d.SetupToken,
 	}
 	s.setupIssued = s.now()
 	s.hashing = d.PasswordHashing
