@@ -7,7 +7,7 @@ TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd
 # npm packages of the third-party SCIM test server (internal/products/scimmytest).
 SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
-.PHONY: run build test test-deps check generate bench clean
+.PHONY: run build test test-deps check generate bench clean fuzz fuzz-short
 
 run: build
 	@mkdir -p var
@@ -54,6 +54,24 @@ check:
 
 test: test-deps check
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz-short
+
+# Fuzz tests (func FuzzX in *_test.go; seed corpora under testdata/fuzz run
+# with every `go test`). `make test` explores each for FUZZTIME more;
+# `make fuzz` for longer. A crasher is written to testdata/fuzz/FuzzX/:
+# commit it as a regression test with the fix.
+FUZZTIME ?= 2s
+fuzz-short:
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  pkg=$$(dirname $$f); \
+	  for fn in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$f | cut -c6-); do \
+	    echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/idsync-fuzz.log 2>&1 || { cat /tmp/idsync-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=60s
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./...

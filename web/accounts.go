@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,34 +15,23 @@ import (
 	"github.com/idsync/idsync/templates/pages"
 )
 
-// hashPassword hashes pw with argon2id, one of the bounded hashing slots
-// at a time.
+// hashPassword hashes pw with argon2id in one of the bounded hashing
+// slots (auth.Gate). It fails with auth.ErrBusy when too many wait.
 func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
-	release, err := s.passwordSlot(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	return auth.HashPasswordParams(pw, s.hashParams)
+	return s.hashing.Hash(ctx, pw, s.hashParams)
 }
 
-// checkPassword compares pw with hash in a bounded hashing slot.
+// checkPassword compares pw with hash in a bounded hashing slot: nil on
+// a match, auth.ErrMismatch, or auth.ErrBusy / ctx's error when it could
+// not run.
 func (s *Server) checkPassword(ctx context.Context, hash, pw string) error {
-	release, err := s.passwordSlot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	return auth.CheckPassword(hash, pw)
+	return s.hashing.Check(ctx, hash, pw)
 }
 
-func (s *Server) passwordSlot(ctx context.Context) (func(), error) {
-	select {
-	case s.passwordSlots <- struct{}{}:
-		return func() { <-s.passwordSlots }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("web: password slot: %w", ctx.Err())
-	}
+// dummyCheck spends (and waits) what checkPassword does, for an account
+// that does not exist.
+func (s *Server) dummyCheck(ctx context.Context, pw string) error {
+	return s.hashing.DummyCheck(ctx, pw)
 }
 
 // showAccountsPage is GET /accounts (admins).
@@ -63,7 +53,59 @@ func (s *Server) accountsView(c echo.Context, f pages.AccountForm) (pages.Accoun
 	if err != nil {
 		return pages.AccountsView{}, err
 	}
-	return pages.AccountsView{Accounts: list, Sources: srcs, New: f, CSRF: s.csrfToken(c), SelfID: currentAdmin(c).ID}, nil
+	ca, err := s.store.GetConsoleAuth(ctx)
+	if err != nil {
+		return pages.AccountsView{}, err
+	}
+	return pages.AccountsView{Accounts: list, Sources: srcs, New: f, CSRF: s.csrfToken(c), SelfID: currentAdmin(c).ID, Auth: ca}, nil
+}
+
+// updateSignInSettings is POST /accounts/settings: MFA for admins and
+// directory sign-in by group.
+func (s *Server) updateSignInSettings(c echo.Context) error {
+	ctx := c.Request().Context()
+	ca := model.ConsoleAuth{
+		RequireAdminMFA: c.FormValue("require_admin_mfa") == "on",
+		AdminGroupDN:    strings.TrimSpace(c.FormValue("admin_group_dn")),
+		AuditorGroupDN:  strings.TrimSpace(c.FormValue("auditor_group_dn")),
+	}
+	fields := map[string]string{}
+	if v := c.FormValue("directory_source_id"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			_, err = s.store.GetSource(ctx, id)
+		}
+		if err != nil {
+			fields["directory_source_id"] = "Choose a source that exists."
+		}
+		ca.DirectorySourceID = id
+	}
+	mins, err := strconv.Atoi(strings.TrimSpace(c.FormValue("directory_recheck")))
+	if err != nil || mins < 1 || mins > 1440 {
+		fields["directory_recheck"] = "Enter whole minutes from 1 to 1440."
+	}
+	ca.DirectoryRecheck = time.Duration(mins) * time.Minute
+	if len(fields) > 0 {
+		err = model.Invalid(fields)
+	} else {
+		err = s.store.UpdateConsoleAuth(ctx, ca)
+	}
+	if err != nil {
+		fs, msg, err := objFormError(err)
+		if err != nil {
+			return err
+		}
+		v, err := s.accountsView(c, pages.AccountForm{Role: string(model.RoleAdmin)})
+		if err != nil {
+			return err
+		}
+		v.Auth, v.AuthErrors, v.AuthMessage = ca, fs, msg
+		return s.render(c, http.StatusUnprocessableEntity, pages.AccountsPage(v))
+	}
+	if err := s.flash(c, "Sign-in settings saved."); err != nil {
+		return err
+	}
+	return redirect(c, "/accounts")
 }
 
 // createAccount is POST /accounts: a local account with a password, or a

@@ -161,3 +161,26 @@ func TestAlertsPage(t *testing.T) {
 		}
 	})
 }
+
+// A polled htmx fragment must not consume the flash message meant for the
+// next full page (one render path for pages, one for fragments).
+func TestFragmentKeepsFlash(t *testing.T) {
+	h := newObjHarness(t, storetest.Open(t, "sqlite"))
+	form := url.Values{"refresh_interval_hours": {"24"}, "refresh_start_time": {"03:30"}, "time_zone": {""},
+		"deprovision_action": {"disable"}, "service_group_membership": {"single"}, "delete_threshold_count": {"100"},
+		"delete_threshold_percent": {"5"}, "shrink_threshold_percent": {"20"}, "run_retention_days": {"30"}}
+	if code, body, _ := h.post("/settings", form); code != http.StatusSeeOther {
+		t.Fatalf("save settings: %d %s", code, body)
+	}
+	for _, p := range []string{"/schedule/panel", "/runs", "/users"} {
+		if code, body := h.get(p, true); code != http.StatusOK || strings.Contains(body, "Settings saved.") {
+			t.Fatalf("fragment %s: status %d, shows the flash: %v", p, code, strings.Contains(body, "Settings saved."))
+		}
+	}
+	if _, body := h.get("/settings", false); !strings.Contains(body, "Settings saved.") {
+		t.Errorf("the flash was swallowed by the polled fragments")
+	}
+	if _, body := h.get("/settings", false); strings.Contains(body, "Settings saved.") {
+		t.Errorf("the flash was shown twice")
+	}
+}

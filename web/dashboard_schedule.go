@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -154,14 +153,4 @@ func (s *Server) settingsSchedule(c echo.Context) templ.Component {
 		return nil
 	}
 	return pages.NextRefresh(in)
-}
-
-// renderFragment writes comp alone (no layout), buffered so that a failed
-// render becomes an error page rather than half a card.
-func (s *Server) renderFragment(c echo.Context, status int, comp templ.Component) error {
-	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
-		return err
-	}
-	return c.HTMLBlob(status, buf.Bytes())
 }

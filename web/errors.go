@@ -103,7 +103,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Request().Header.Get("HX-Request") == "true" {
 		c.Response().Header().Set("HX-Retarget", "#flash")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
-		rerr = s.renderPage(c, status, layout.PageData{}, layout.ErrorFlash(msg))
+		rerr = s.renderFragment(c, status, layout.ErrorFlash(msg))
 	} else {
 		heading := errorHeadings[status]
 		if heading == "" {

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,8 +34,10 @@ func (s *Server) renderLogin(c echo.Context, status int, f pages.LoginForm) erro
 	return s.renderPage(c, status, s.pageData(c, "Sign in", "-"), pages.Login(f))
 }
 
-// login is POST /login: it checks the password, limited per account and
-// per client IP, and starts a fresh session.
+// login is POST /login. Each attempt is counted before the password is
+// checked, per account from this client and per client (throttle.go), so
+// parallel guesses get no more than the limit; the right password then
+// starts a fresh session, or asks for the second factor first.
 func (s *Server) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	username := strings.TrimSpace(c.FormValue("username"))
@@ -43,51 +47,82 @@ func (s *Server) login(c echo.Context) error {
 		username = username[:64]
 		f.Username = username
 	}
-	userKey := "user:" + strings.ToLower(username)
-	ipKey := "ip:" + c.RealIP()
-	for _, l := range []struct {
-		lim *auth.Limiter
-		key string
-	}{{s.loginByUser, userKey}, {s.loginByIP, ipKey}} {
-		if blocked, retry := l.lim.Blocked(l.key); blocked {
-			mins := int(math.Ceil(retry.Minutes()))
-			c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(retry.Seconds()))))
-			s.log.Warn("web: sign-in rate limited", "username", username, "ip", c.RealIP())
-			f.Error = fmt.Sprintf("Too many failed sign-ins. Try again in %d minute%s.", mins, plural(mins))
-			return s.renderLogin(c, http.StatusTooManyRequests, f)
-		}
+	if len(password) > auth.MaxPasswordLen {
+		password = password[:auth.MaxPasswordLen]
 	}
 	if username == "" || password == "" {
 		f.Error = "Enter your username and password."
 		return s.renderLogin(c, http.StatusUnprocessableEntity, f)
 	}
-	select {
-	case s.passwordSlots <- struct{}{}:
-		defer func() { <-s.passwordSlots }()
-	case <-ctx.Done():
-		return fmt.Errorf("web: login: %w", ctx.Err())
+	ip := c.RealIP()
+	attempts, refused := s.beginSignIn(c, "user:"+strings.ToLower(username)+"|"+ip, "ip:"+ip)
+	if refused != nil {
+		s.log.Warn("web: sign-in throttled", "username", username, "ip", ip)
+		f.Error = refused.Error()
+		return s.renderLogin(c, http.StatusTooManyRequests, f)
 	}
-	a, err := s.store.GetAdminByUsername(ctx, username)
-	switch {
-	case model.ErrorCode(err) == model.ENOTFOUND:
-		auth.DummyCheck(password) // same time as a wrong password
-		err = auth.ErrMismatch
-	case err != nil:
-		return fmt.Errorf("web: login: %w", err)
-	default:
-		err = auth.CheckPassword(a.PasswordHash, password)
+	a, err := s.checkSignIn(ctx, username, password)
+	if errors.Is(err, auth.ErrBusy) {
+		// Not a failed guess: the password was not checked at all.
+		attempts.cancel()
+		s.log.Warn("web: sign-in refused, password hashing busy", "username", username, "ip", ip)
+		c.Response().Header().Set("Retry-After", "5")
+		f.Error = "The server is busy checking other sign-ins. Try again in a few seconds."
+		return s.renderLogin(c, http.StatusServiceUnavailable, f)
 	}
 	if err != nil {
-		if !errors.Is(err, auth.ErrMismatch) {
-			s.log.Error("web: login: stored hash unusable", "username", username, "err", err)
-		}
-		s.loginByUser.Fail(userKey)
-		s.loginByIP.Fail(ipKey)
-		s.log.Info("web: sign-in failed", "username", username, "ip", c.RealIP())
+		attempts.cancel()
+		return fmt.Errorf("web: login: %w", err)
+	}
+	if a == nil {
+		attempts.fail()
+		s.log.Info("web: sign-in failed", "username", username, "ip", ip)
 		f.Error = "Wrong username or password."
 		return s.renderLogin(c, http.StatusUnauthorized, f)
 	}
-	s.loginByUser.Reset(userKey)
+	attempts.succeed()
+	if !a.Active() {
+		s.log.Info("web: sign-in of a disabled account", "username", a.Username, "ip", ip)
+		f.Error = "This account is disabled. Ask an administrator."
+		return s.renderLogin(c, http.StatusForbidden, f)
+	}
+	if a.MFAEnabled {
+		return s.askSecondFactor(c, a, f.Next)
+	}
+	return s.finishSignIn(c, a, f.Next, "")
+}
+
+// checkSignIn checks username's password — locally, or by the directory
+// for a directory account (directory_login.go). It returns nil, nil for a
+// wrong username or password (in the same time either way), an error only
+// when the check itself could not run (auth.ErrBusy: hashing is full).
+func (s *Server) checkSignIn(ctx context.Context, username, password string) (*model.Admin, error) {
+	a, err := s.store.GetAdminByUsername(ctx, username)
+	switch {
+	case model.ErrorCode(err) == model.ENOTFOUND:
+		return s.directorySignIn(ctx, nil, username, password)
+	case err != nil:
+		return nil, err
+	case a.Directory():
+		return s.directorySignIn(ctx, a, username, password)
+	}
+	switch err := s.checkPassword(ctx, a.PasswordHash, password); {
+	case err == nil:
+		return a, nil
+	case errors.Is(err, auth.ErrMismatch):
+		return nil, nil
+	case errors.Is(err, auth.ErrBusy) || ctx.Err() != nil:
+		return nil, err
+	default:
+		s.log.Error("web: login: stored hash unusable", "username", username, "err", err)
+		return nil, nil
+	}
+}
+
+// finishSignIn starts the signed-in session, records the sign-in and
+// audits it; how says how it was completed ("" = password alone).
+func (s *Server) finishSignIn(c echo.Context, a *model.Admin, next, how string) error {
+	ctx := c.Request().Context()
 	if err := s.startSession(c, a); err != nil {
 		return err
 	}
@@ -95,12 +130,71 @@ func (s *Server) login(c echo.Context) error {
 	if err := s.store.TouchAdminLogin(actx, a.ID, s.now()); err != nil {
 		s.log.Warn("web: record sign-in time", "err", err)
 	}
+	summary := "signed in from " + c.RealIP()
+	if how != "" {
+		summary += " (" + how + ")"
+	}
 	if err := s.store.WriteAudit(actx, &model.AuditEntry{Action: "login", ObjectType: "admin", ObjectID: a.ID,
-		Summary: "signed in from " + c.RealIP()}); err != nil {
+		Summary: summary}); err != nil {
 		s.log.Warn("web: audit sign-in", "err", err)
 	}
 	s.log.Info("web: signed in", "username", a.Username, "ip", c.RealIP())
-	return c.Redirect(http.StatusSeeOther, f.Next)
+	if need, err := s.mfaRequired(c, a); err != nil {
+		return err
+	} else if need {
+		return c.Redirect(http.StatusSeeOther, "/account/mfa")
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// signInAttempts are the throttle attempts one sign-in holds.
+type signInAttempts []*auth.Attempt
+
+func (as signInAttempts) fail() {
+	for _, a := range as {
+		a.Fail()
+	}
+}
+
+func (as signInAttempts) succeed() {
+	for _, a := range as {
+		a.Succeed()
+	}
+}
+
+func (as signInAttempts) cancel() {
+	for _, a := range as {
+		a.Cancel()
+	}
+}
+
+// beginSignIn admits one attempt for the account key and the client key,
+// or refuses (setting Retry-After) with the message to show.
+func (s *Server) beginSignIn(c echo.Context, userKey, ipKey string) (signInAttempts, error) {
+	var got signInAttempts
+	for _, k := range []struct {
+		th  *auth.Throttle
+		key string
+	}{{s.signInByUser, userKey}, {s.signInByIP, ipKey}} {
+		a, wait, ok := k.th.Begin(k.key)
+		if !ok {
+			got.cancel()
+			c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+			return nil, errors.New("Too many failed sign-ins. Try again in " + waitText(wait) + ".")
+		}
+		got = append(got, a)
+	}
+	return got, nil
+}
+
+// waitText says a wait in whole seconds or minutes.
+func waitText(d time.Duration) string {
+	if d < time.Minute {
+		n := max(1, int(math.Ceil(d.Seconds())))
+		return fmt.Sprintf("%d second%s", n, plural(n))
+	}
+	n := int(math.Ceil(d.Minutes()))
+	return fmt.Sprintf("%d minute%s", n, plural(n))
 }
 
 // logout is POST /logout.

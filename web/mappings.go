@@ -187,8 +187,8 @@ func (s *Server) searchDirectoryGroups(c echo.Context) error {
 	if len(q) > 100 {
 		q = q[:100]
 	}
-	dir, ok := s.directory.(groupSearcher)
-	if !ok || dir == nil {
+	dir := s.directory
+	if dir == nil {
 		return render(nil, "Searching the directory is not available; enter the DN below.")
 	}
 	id, _ := strconv.ParseInt(c.QueryParam("source_id"), 10, 64)

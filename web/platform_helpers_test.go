@@ -156,7 +156,7 @@ var platCSRFRE = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 // csrf returns the token of the client's session, read from a page.
 func (c *platClient) csrf() string {
 	c.t.Helper()
-	for _, p := range []string{"/login", "/"} {
+	for _, p := range []string{"/login", "/", "/account"} {
 		r := c.get(p)
 		if m := platCSRFRE.FindStringSubmatch(r.body); m != nil {
 			return m[1]

@@ -98,8 +98,14 @@ func (s *Server) productFromForm(c echo.Context, p *model.Product, defs []model.
 		}
 		p.ServiceGroupIDs = append(p.ServiceGroupIDs, id)
 	}
-	for name, dst := range map[string]*int{"max_concurrency": &p.MaxConcurrency, "rate_per_second": &p.RatePerSecond} {
-		n, err := strconv.Atoi(strings.TrimSpace(form.Get(name)))
+	p.UpdateMode = model.UpdateMode(form.Get("update_mode"))
+	p.PushGroups = form.Get("push_groups") == "on"
+	for name, dst := range map[string]*int{"max_concurrency": &p.MaxConcurrency, "rate_per_second": &p.RatePerSecond, "max_attempts": &p.MaxAttempts} {
+		v := strings.TrimSpace(form.Get(name))
+		if v == "" && name == "max_attempts" {
+			continue // not in the form: the default
+		}
+		n, err := strconv.Atoi(v)
 		if err != nil {
 			bad[name] = "must be a whole number"
 			continue
@@ -262,6 +268,9 @@ func (s *Server) showProductPage(c echo.Context) error {
 	if v.Deliveries, v.List.Total, err = s.store.ListDeliveries(ctx, p.ID, q); err != nil {
 		return err
 	}
+	if v.Attention, v.AttentionTotal, err = s.store.ListAttention(ctx, p.ID, model.ListQuery{PerPage: 100}); err != nil {
+		return err
+	}
 	return s.renderTitled(c, http.StatusOK, "Product "+p.Name, pages.ProductPage(v))
 }
 
@@ -310,6 +319,42 @@ func (s *Server) retryProduct(c echo.Context) error {
 		return err
 	}
 	if err := s.flash(c, strconv.Itoa(n)+" failed deliveries will be retried now."); err != nil {
+		return err
+	}
+	return redirect(c, "/products/"+strconv.FormatInt(id, 10))
+}
+
+// resolveAttention retries or drops deliveries that need attention: the
+// checked ones, or all of them when none is checked (audited in the store).
+func (s *Server) resolveAttention(c echo.Context) error {
+	id, err := objParseID(c, "id")
+	if err != nil {
+		return err
+	}
+	ids, err := formIDs(c, "user_id")
+	if err != nil {
+		return err
+	}
+	drop := false
+	switch c.FormValue("action") {
+	case "retry":
+	case "drop":
+		drop = true
+	default:
+		return model.Errorf(model.EINVALID, "Choose retry or drop.")
+	}
+	if _, err := s.store.GetProduct(c.Request().Context(), id); err != nil {
+		return err
+	}
+	n, err := s.store.ResolveAttention(c.Request().Context(), id, ids, drop)
+	if err != nil {
+		return err
+	}
+	msg := strconv.Itoa(n) + " deliveries will be retried now."
+	if drop {
+		msg = strconv.Itoa(n) + " deliveries dropped."
+	}
+	if err := s.flash(c, msg); err != nil {
 		return err
 	}
 	return redirect(c, "/products/"+strconv.FormatInt(id, 10))

@@ -34,10 +34,20 @@ func (s *Server) renderTitled(c echo.Context, status int, title string, page tem
 // (or alone for htmx). The output is buffered so that a failed render
 // becomes a proper error page rather than half a page.
 func (s *Server) renderPage(c echo.Context, status int, p layout.PageData, page templ.Component) error {
-	comp := page
-	if !isFragment(c) {
-		comp = layout.Page(p, page)
+	if isFragment(c) {
+		return s.renderFragment(c, status, page)
 	}
+	var buf bytes.Buffer
+	if err := layout.Page(p, page).Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// renderFragment writes comp alone (no layout) for htmx: polled cards,
+// in-place results. Buffered so that a failed render becomes an error
+// rather than half a card; it never touches the session's flash message.
+func (s *Server) renderFragment(c echo.Context, status int, comp templ.Component) error {
 	var buf bytes.Buffer
 	if err := comp.Render(c.Request().Context(), &buf); err != nil {
 		return err
@@ -47,7 +57,9 @@ func (s *Server) renderPage(c echo.Context, status int, p layout.PageData, page 
 
 // pageData fills the layout's data for the current request. An empty
 // active is taken from the first path segment, an empty title from the
-// active nav item's label. It pops the session's flash message.
+// active nav item's label. It pops the session's flash message, except for
+// an htmx fragment request, which shows no layout: a polled fragment must
+// not swallow the message meant for the next full page.
 func (s *Server) pageData(c echo.Context, title, active string) layout.PageData {
 	if active == "" {
 		active = navKey(c.Request().URL.Path)
@@ -55,7 +67,11 @@ func (s *Server) pageData(c echo.Context, title, active string) layout.PageData 
 	if title == "" {
 		title = layout.NavLabel(active)
 	}
-	flash, flashErr := s.popFlash(c)
+	var flash string
+	var flashErr bool
+	if !isFragment(c) {
+		flash, flashErr = s.popFlash(c)
+	}
 	return layout.PageData{
 		Title:      title,
 		Admin:      currentAdmin(c),

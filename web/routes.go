@@ -18,6 +18,8 @@ func (s *Server) routes() {
 	e.GET("/static/*", s.staticHandler())
 	e.GET("/login", s.showLoginPage)
 	e.POST("/login", s.login)
+	e.GET("/login/mfa", s.showMFALoginPage)
+	e.POST("/login/mfa", s.loginMFA)
 	e.GET("/setup", s.showSetupPage)
 	e.POST("/setup", s.setup)
 	// Signing out needs no role, only the CSRF token (an auditor may sign out).
@@ -32,6 +34,9 @@ func (s *Server) routes() {
 	acct.POST("/password", s.changeMyPassword)
 	acct.POST("/sessions/end-all", s.endMySessions)
 	acct.POST("/sessions/:key/end", s.endMySession)
+	acct.GET("/mfa", s.showMFASetupPage)
+	acct.POST("/mfa", s.confirmMFA)
+	acct.POST("/mfa/disable", s.disableMFA)
 
 	// Self service: every signed-in account, auditors included, manages
 	// its own API tokens (admins see and revoke everyone's).
@@ -91,6 +96,7 @@ func (s *Server) routes() {
 	// Console accounts (admins only).
 	a.GET("/accounts", s.showAccountsPage, s.requireAdmin)
 	a.POST("/accounts", s.createAccount)
+	a.POST("/accounts/settings", s.updateSignInSettings)
 	a.GET("/accounts/:id", s.showAccountPage, s.requireAdmin)
 	a.POST("/accounts/:id/disable", s.disableAccount)
 	a.POST("/accounts/:id/enable", s.enableAccount)
@@ -151,6 +157,7 @@ func (s *Server) routes() {
 	a.POST("/products/:id/delete", s.deleteProduct)
 	a.POST("/products/:id/test", s.testProduct)
 	a.POST("/products/:id/retry", s.retryProduct)
+	a.POST("/products/:id/attention", s.resolveAttention)
 	a.POST("/products/:id/sync-all", s.syncProduct)
 
 	// JSON API (web/api_*.go): token or session; admins change, auditors read.

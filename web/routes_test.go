@@ -25,6 +25,8 @@ var publicRoutes = map[string]bool{
 
 	"GET /reset-password/:token":  true,
 	"POST /reset-password/:token": true,
+	"GET /login/mfa":              true,
+	"POST /login/mfa":             true,
 }
 
 // myAccountRoutes change only the signed-in account itself (My account),
@@ -35,6 +37,8 @@ var myAccountRoutes = map[string]bool{
 	"POST /account/password":          true,
 	"POST /account/sessions/end-all":  true,
 	"POST /account/sessions/:key/end": true,
+	"POST /account/mfa":               true,
+	"POST /account/mfa/disable":       true,
 }
 
 // selfServiceRoutes change only the signed-in account's own things (its

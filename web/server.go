@@ -20,21 +20,33 @@ import (
 
 	"github.com/idsync/idsync/internal/auth"
 	"github.com/idsync/idsync/internal/config"
+	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/products"
 	"github.com/idsync/idsync/internal/store"
+	"github.com/idsync/idsync/internal/syncplan"
 )
 
-// Syncer is what the console asks of the sync engine (internal/syncer).
+// Syncer is what the console asks of the sync engine (internal/syncer);
+// *syncer.Syncer satisfies it, which web.New's caller checks at compile time.
 type Syncer interface {
 	Preview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
 	Apply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
 	RefreshUser(ctx context.Context, userID int64) (*model.Run, error)
+	StartPreview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
+	StartApply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
+	Cancel(ctx context.Context, runID int64) error
+	Explain(ctx context.Context, userID int64) (syncplan.Explanation, error)
+	PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*model.Run, error)
 }
 
 // Directory is what the console asks of the directory client
-// (internal/directory). The sources pages add the methods they call.
-type Directory interface{}
+// (internal/directory): Test connection and the mapping page's group
+// picker.
+type Directory interface {
+	Test(ctx context.Context, src *model.Source) (directory.TestResult, error)
+	SearchGroups(ctx context.Context, src *model.Source, query string, limit int) ([]directory.GroupRef, error)
+}
 
 // Products is what the console asks of product delivery
 // (internal/products). The products pages add the methods they call.
@@ -69,6 +81,9 @@ type Deps struct {
 	// PasswordParams are the argon2id costs of new hashes; nil = the
 	// defaults (tests pass cheap ones; checks read them from the hash).
 	PasswordParams *auth.Params
+	// PasswordHashing bounds concurrent argon2id work (internal/auth
+	// Gate); nil = auth.NewGate's defaults (half the CPUs).
+	PasswordHashing *auth.Gate
 }
 
 // Server is the console. Create it with New; it serves through Handler.
@@ -88,12 +103,14 @@ type Server struct {
 	scheduler Scheduler
 	alerts    Alerts
 
-	loginByUser *auth.Limiter
-	loginByIP   *auth.Limiter
-	hashParams  auth.Params // argon2id cost of new password hashes
-	// passwordSlots bounds concurrent argon2id checks (64 MiB each), so a
-	// burst of sign-ins cannot exhaust memory.
-	passwordSlots chan struct{}
+	// signInByUser throttles guesses per account from one client,
+	// signInByIP per client across accounts (login.go).
+	signInByUser *auth.Throttle
+	signInByIP   *auth.Throttle
+	hashParams   auth.Params // argon2id cost of new password hashes
+	// hashing bounds concurrent argon2id work (64 MiB and two cores
+	// each), so a burst of sign-ins cannot exhaust memory or starve pages.
+	hashing *auth.Gate
 
 	// uploads are the routes allowed a larger body (AllowUpload, limits.go).
 	uploads map[string]uploadRoute
@@ -102,6 +119,10 @@ type Server struct {
 	setupToken  string    // "" once used or when not offered
 	setupIssued time.Time // the token works for SetupTokenTTL from here
 }
+
+// signInBaseDelay is the first wait after the allowed failures; each
+// further failure doubles it, up to the sign-in window.
+const signInBaseDelay = 30 * time.Second
 
 // New builds the server and registers every route. It fails when a
 // required dependency is missing or the metrics cannot be registered.
@@ -119,23 +140,26 @@ func New(d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	s := &Server{
-		echo:        echo.New(),
-		store:       d.Store,
-		log:         d.Logger,
-		cfg:         d.Config,
-		registry:    d.Metrics,
-		now:         d.Now,
-		syncer:      d.Syncer,
-		directory:   d.Directory,
-		products:    d.Products,
-		scheduler:   d.Scheduler,
-		alerts:      d.Alerts,
-		loginByUser: auth.NewLimiter(d.Config.LoginMaxFailures, d.Config.LoginWindow, d.Now),
-		loginByIP:   auth.NewLimiter(d.Config.LoginMaxFailures*4, d.Config.LoginWindow, d.Now),
-		setupToken:  d.SetupToken,
+		echo:         echo.New(),
+		store:        d.Store,
+		log:          d.Logger,
+		cfg:          d.Config,
+		registry:     d.Metrics,
+		now:          d.Now,
+		syncer:       d.Syncer,
+		directory:    d.Directory,
+		products:     d.Products,
+		scheduler:    d.Scheduler,
+		alerts:       d.Alerts,
+		signInByUser: auth.NewThrottle(d.Config.LoginMaxFailures, signInBaseDelay, d.Config.LoginWindow, d.Now),
+		signInByIP:   auth.NewThrottle(d.Config.LoginMaxFailures*4, signInBaseDelay, d.Config.LoginWindow, d.Now),
+		setupToken:   d.SetupToken,
 	}
 	s.setupIssued = s.now()
-	s.passwordSlots = make(chan struct{}, 4)
+	s.hashing = d.PasswordHashing
+	if s.hashing == nil {
+		s.hashing = auth.NewGate(0, 0, 0)
+	}
 	s.hashParams = auth.DefaultParams()
 	if d.PasswordParams != nil {
 		s.hashParams = *d.PasswordParams

@@ -94,6 +94,9 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				c.Set(ctxAdmin, a)
 				c.SetRequest(r.WithContext(model.WithActor(r.Context(), a.Username)))
+				if answered, err := s.requireMFAEnrolment(c); answered || err != nil {
+					return err
+				}
 			}
 		}
 		if fresh, _ := sess.Values[sessFresh].(bool); fresh {

@@ -67,7 +67,7 @@ func (s *Server) setup(c echo.Context) error {
 		form.Fields = fields
 		return s.renderTitled(c, http.StatusUnprocessableEntity, "Setup", pages.Setup(form))
 	}
-	hash, err := auth.HashPassword(password)
+	hash, err := s.hashPassword(c.Request().Context(), password)
 	if err != nil {
 		return fmt.Errorf("web: setup: %w", err)
 	}

@@ -80,6 +80,8 @@ func TestSources(t *testing.T) {
 		{"bad page size", "page_size", func(v url.Values) { v.Set("page_size", "0") }},
 		{"bad timeout", "timeout", func(v url.Values) { v.Set("timeout", "abc") }},
 		{"missing name", "name", func(v url.Values) { v.Set("name", "") }},
+		{"disabled flag that does not parse", "attributes.disabled", func(v url.Values) { v.Set("attributes.disabled", "locked(pwdAccountLockedTime, soon)") }},
+		{"membership attribute that is a filter", "member_attr", func(v url.Values) { v.Set("member_attr", "member, (uid=*)") }},
 	} {
 		t.Run("invalid: "+tc.name, func(t *testing.T) {
 			form := sourceForm(csrf, good)
@@ -192,6 +194,20 @@ func TestSources(t *testing.T) {
 		r = c.do(http.MethodPost, "/sources/test", form, map[string]string{"HX-Request": "true"})
 		if !strings.Contains(r.body, "base DN not found") {
 			t.Errorf("body %.300s", r.body)
+		}
+	})
+
+	t.Run("test connection warns about a group class without its membership attribute", func(t *testing.T) {
+		form := sourceForm(csrf, good)
+		form.Set("member_attr", "member")
+		r := c.do(http.MethodPost, "/sources/test", form, map[string]string{"HX-Request": "true"})
+		if countTestID(r.body, "source-test-warning") != 1 || !strings.Contains(r.body, "groupOfUniqueNames") {
+			t.Errorf("no warning: %.500s", r.body)
+		}
+		form.Set("member_attr", "member, uniqueMember")
+		r = c.do(http.MethodPost, "/sources/test", form, map[string]string{"HX-Request": "true"})
+		if countTestID(r.body, "source-test-warning") != 0 || !strings.Contains(r.body, "Connected") {
+			t.Errorf("warning with both attributes: %.500s", r.body)
 		}
 	})
 

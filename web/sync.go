@@ -8,34 +8,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
-	"github.com/idsync/idsync/internal/syncplan"
 	"github.com/idsync/idsync/templates/components"
 	"github.com/idsync/idsync/templates/pages"
 )
 
-// syncEngine is the part of internal/syncer the sync, run, refresh and
-// reconcile pages use beyond the Syncer interface.
-type syncEngine interface {
-	Syncer
-	StartPreview(ctx context.Context, sourceID int64, trig model.RunTrigger) (*model.Run, error)
-	StartApply(ctx context.Context, previewRunID int64, override bool, trig model.RunTrigger) (*model.Run, error)
-	Cancel(ctx context.Context, runID int64) error
-	Explain(ctx context.Context, userID int64) (syncplan.Explanation, error)
-	PreviewReconcile(ctx context.Context, trig model.RunTrigger) (*model.Run, error)
-}
-
-// groupSearcher is what the mapping page's group picker asks of the
-// directory client.
-type groupSearcher interface {
-	SearchGroups(ctx context.Context, src *model.Source, query string, limit int) ([]directory.GroupRef, error)
-}
-
 // engine returns the sync engine, or EUNAVAILABLE when none is wired in.
-func (s *Server) engine() (syncEngine, error) {
-	if e, ok := s.syncer.(syncEngine); ok && e != nil {
-		return e, nil
+func (s *Server) engine() (Syncer, error) {
+	if s.syncer != nil {
+		return s.syncer, nil
 	}
 	return nil, model.Errorf(model.EUNAVAILABLE, "The sync engine is not available in this server.")
 }

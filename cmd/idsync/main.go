@@ -41,7 +41,7 @@ func main() {
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

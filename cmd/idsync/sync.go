@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
@@ -15,6 +16,63 @@ import (
 
 // errPlanNotEmpty is `idsync sync --check`'s exit 1: there is work to do.
 var errPlanNotEmpty = errors.New("sync: the plan is not empty")
+
+// Exit statuses of `idsync sync` (docs/sync.md, "Command line"): anything
+// short of a complete apply is not 0, and each outcome has its own code so
+// that cron and monitoring can tell them apart. 1 is --check's "the plan
+// is not empty" and any other error, 2 a usage mistake.
+const (
+	exitHeld      = 3 // the guard held the plan; nothing applied (--override to apply)
+	exitStale     = 4 // the preview no longer matched; nothing applied
+	exitCancelled = 5 // stopped (SIGINT, SIGTERM, Cancel) before any batch
+	exitFailed    = 6 // failed before any batch: directory read, damaged plan, lost lock…
+	exitPartial   = 7 // cancelled or failed after some batches: partly applied
+	exitBusy      = 8 // another sync run was in progress; nothing done
+)
+
+// exitError is an error that sets the process's exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode returns the exit status err asks for: exitError's code, else 1.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// applyExit returns the exit status of an apply that ended with run (nil
+// when none was recorded) and err; previewStale says the preview was found
+// stale. 0 only for a complete apply.
+func applyExit(run *model.Run, err error, previewStale bool) int {
+	switch {
+	case run == nil && err == nil:
+		return 0
+	case run == nil:
+		if model.ErrorCode(err) == model.ECONFLICT && strings.Contains(model.ErrorMessage(err), "in progress") {
+			return exitBusy
+		}
+		return exitFailed
+	case run.Status == model.RunSucceeded && err == nil:
+		return 0
+	case run.Status == model.RunHeld:
+		return exitHeld
+	case previewStale:
+		return exitStale
+	case run.Done > 0:
+		return exitPartial
+	case run.Status == model.RunCancelled:
+		return exitCancelled
+	}
+	return exitFailed
+}
 
 // runSync is `idsync sync`: preview a sync of a directory source (the
 // default, changing nothing) and print a summary; --apply applies exactly
@@ -48,7 +106,11 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 		if prev != nil {
 			fmt.Fprintf(m.Stdout, "preview run #%d failed: %s\n", prev.ID, prev.Error)
 		}
-		return fmt.Errorf("sync: %s", model.ErrorMessage(err))
+		code := exitFailed
+		if ctx.Err() != nil {
+			code = exitCancelled
+		}
+		return &exitError{code, fmt.Errorf("sync: %s", model.ErrorMessage(err))}
 	}
 	printRunSummary(m.Stdout, prev)
 	if apply {
@@ -59,8 +121,17 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 				fmt.Fprintf(m.Stdout, "  %s\n", run.Error)
 			}
 		}
-		if err != nil {
-			return fmt.Errorf("sync: %s", model.ErrorMessage(err))
+		stale := false
+		if run != nil && run.Status != model.RunSucceeded {
+			if p, perr := m.Store.GetRun(context.WithoutCancel(ctx), prev.ID); perr == nil {
+				stale = p.Status == model.RunStale
+			}
+		}
+		if code := applyExit(run, err, stale); code != 0 {
+			if err == nil {
+				err = errors.New(run.Error)
+			}
+			return &exitError{code, fmt.Errorf("sync: %s", model.ErrorMessage(err))}
 		}
 	} else {
 		fmt.Fprintln(m.Stdout, "preview only: nothing was changed (use --apply to apply)")

@@ -65,7 +65,7 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 			v, byUID := pm.v, pm.uid
 			var q *searchReq
 			if byUID {
-				f := "(&" + orAll(src.UserFilter) + "(" + src.Attributes.Username + "=" + ldap.EscapeFilter(v) + "))"
+				f := andFilter(orAll(src.UserFilter), eqFilter(src.Attributes.Username, v))
 				fp, err := ldap.CompileFilter(f)
 				if err != nil {
 					return nil, newError(src, KindFilter, s.url, err, "username attribute %q cannot be searched", src.Attributes.Username)

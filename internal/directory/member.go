@@ -54,6 +54,25 @@ func StripUID(v string) string {
 	return v[:hash]
 }
 
+// eqFilter is the equality filter (attr=v) with v escaped (RFC 4515).
+func eqFilter(attr, v string) string { return "(" + attr + "=" + ldap.EscapeFilter(v) + ")" }
+
+// andFilter joins filters with &; one filter is returned as it is.
+func andFilter(fs ...string) string {
+	if len(fs) == 1 {
+		return fs[0]
+	}
+	return "(&" + strings.Join(fs, "") + ")"
+}
+
+// orFilter joins filters with |; one filter is returned as it is.
+func orFilter(fs ...string) string {
+	if len(fs) == 1 {
+		return fs[0]
+	}
+	return "(|" + strings.Join(fs, "") + ")"
+}
+
 // memberKey is the lookup key of a DN-valued member: NormalizeDN of the
 // value without its optional UID.
 func memberKey(v string) string { return normDN(StripUID(v)) }
@@ -129,7 +148,7 @@ func (c *unmatchedClassifier) uid(ctx context.Context, um *model.UnmatchedMember
 		return nil
 	}
 	c.lookups++
-	f := "(" + uattr + "=" + ldap.EscapeFilter(v) + ")"
+	f := eqFilter(uattr, v)
 	found, err := c.search(ctx, c.src.UserBaseDN, ldap.ScopeWholeSubtree, f, um)
 	if err != nil {
 		return err

@@ -221,7 +221,7 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 	type ref struct{ dn, name string }
 	uniqueOf := map[string][]ref{} // memberKey of a value → groups holding it
 	if scanUnique != "" {
-		f := "(&" + orAll(src.GroupFilter) + "(" + scanUnique + "=*))"
+		f := andFilter(orAll(src.GroupFilter), "("+scanUnique+"=*)")
 		ms := newMemberAttrSet([]string{scanUnique})
 		type more struct {
 			r    ref
@@ -267,24 +267,19 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 	groups := map[string]*found{}
 	var order []string
 	assert := func(v string, withUID bool) string {
-		var b strings.Builder
-		n := 0
-		b.WriteString("(&" + orAll(src.GroupFilter) + "(|")
+		var parts []string
 		for _, a := range eqAttrs {
-			b.WriteString("(" + a + "=" + ldap.EscapeFilter(v) + ")")
-			n++
+			parts = append(parts, eqFilter(a, v))
 		}
 		if withUID {
 			for _, a := range uidAttrs {
-				b.WriteString("(" + a + "=" + ldap.EscapeFilter(u.Username) + ")")
-				n++
+				parts = append(parts, eqFilter(a, u.Username))
 			}
 		}
-		b.WriteString("))")
-		if n == 0 {
+		if len(parts) == 0 {
 			return ""
 		}
-		return b.String()
+		return andFilter(orAll(src.GroupFilter), orFilter(parts...))
 	}
 	type step struct{ value, dn, filter string }
 	frontier := []step{{userMark, u.DN, assert(u.DN, true)}}

@@ -84,12 +84,29 @@ func (w *wconn) readMsg() (tag byte, op, controls []byte, err error) {
 		if n > maxMessage {
 			return 0, nil, nil, fmt.Errorf("ldap: message of %d bytes is too large", n)
 		}
-		if cap(w.buf) < n {
+		var b []byte
+		switch {
+		case cap(w.buf) >= n:
+			b = w.buf[:n]
+			if _, err := io.ReadFull(w.r, b); err != nil {
+				return 0, nil, nil, netErr(err)
+			}
+		case n <= 1<<20:
 			w.buf = make([]byte, n, n+n/4)
-		}
-		b := w.buf[:n]
-		if _, err := io.ReadFull(w.r, b); err != nil {
-			return 0, nil, nil, netErr(err)
+			b = w.buf
+			if _, err := io.ReadFull(w.r, b); err != nil {
+				return 0, nil, nil, netErr(err)
+			}
+		default:
+			// A large message grows with what actually arrives, so a
+			// server announcing 256 MiB and sending nothing costs nothing.
+			var bb bytes.Buffer
+			bb.Grow(1 << 20)
+			if _, err := io.CopyN(&bb, w.r, int64(n)); err != nil {
+				return 0, nil, nil, netErr(err)
+			}
+			w.buf = bb.Bytes()
+			b = w.buf
 		}
 		_, idb, rest, err := tlv(b)
 		if err != nil {

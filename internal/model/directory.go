@@ -97,6 +97,8 @@ func DefaultSource(kind SourceKind) Source {
 		AttrCostCenter:    "departmentNumber",
 		AttrDepartment:    "department",
 		AttrTitle:         "title",
+		AttrGivenName:     "givenName",
+		AttrFamilyName:    "sn",
 	}
 	switch kind {
 	case SourceActiveDirectory:

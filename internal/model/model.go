@@ -15,6 +15,10 @@ const (
 	AttrCostCenter    = "cost_center"
 	AttrDepartment    = "department"
 	AttrTitle         = "title"
+	// Given and family name (issue 14): read from givenName / sn by
+	// default and sent to SCIM products as name.givenName / familyName.
+	AttrGivenName  = "given_name"
+	AttrFamilyName = "family_name"
 )
 
 // AttributeDef is a configured enterprise attribute.

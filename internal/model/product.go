@@ -26,9 +26,30 @@ type Product struct {
 	Enabled         bool
 	MaxConcurrency  int // default 4
 	RatePerSecond   int // 0 = unlimited
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// UpdateMode is how a SCIM user is updated: PATCH of the changed
+	// attributes (default) or a full PUT.
+	UpdateMode UpdateMode
+	// PushGroups also delivers the product's service groups as SCIM Groups.
+	PushGroups bool
+	// MaxAttempts is how many tries a delivery that fails permanently
+	// (a 4xx other than 404, 409, 412, 429) gets before it needs an
+	// admin's attention; default 5.
+	MaxAttempts int
+	// FailingSince is set (with FailingReason) while the product refuses
+	// idsync's credentials (401 / 403); deliveries pause meanwhile.
+	FailingSince  time.Time
+	FailingReason string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
+
+// UpdateMode says how a SCIM product's users are updated.
+type UpdateMode string
+
+const (
+	UpdatePatch UpdateMode = "patch"
+	UpdatePut   UpdateMode = "put"
+)
 
 // DeliveryState is the level-triggered state of one (product, user) pair:
 // the product should have WantedVersion and has DeliveredVersion.
@@ -42,6 +63,13 @@ type DeliveryState struct {
 	Attempts         int
 	NextAttemptAt    time.Time
 	LastError        string
+	// Attention: the delivery failed permanently (or conflicts with
+	// someone else's account) and waits for an admin to retry or drop it.
+	Attention bool
+	// The last failed request and the provider's answer (for the page).
+	LastStatus   int
+	LastRequest  string
+	LastResponse string
 }
 
 // Delivery is one entry of a product's delivery log.

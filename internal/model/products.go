@@ -11,6 +11,10 @@ type ProductCounts struct {
 	Pending   int // wanted version not delivered yet
 	Failed    int // pending pairs whose last attempt failed
 	Delivered int // pairs the product has in their latest version
+	Attention int // pairs that need an admin's attention (not retried)
+	// Service groups pushed as SCIM Groups (products with PushGroups).
+	Groups        int
+	GroupsPending int
 }
 
 // DeliveryClaim is one pending (product, user) pair leased to a dispatcher.
@@ -20,6 +24,15 @@ type DeliveryClaim struct {
 	Username      string
 	Assigned      bool   // false: the user left the product's assignment → deactivate
 	RemoteVersion string // SCIM ETag last seen, "" when the provider has none
+	// DeliveredDoc is the representation last delivered (JSON, see the
+	// products package); "" when unknown.
+	DeliveredDoc string
+}
+
+// AttentionItem is a delivery that needs an admin (product page).
+type AttentionItem struct {
+	DeliveryState
+	Username string
 }
 
 // DeliveryOutcome is what a dispatcher reports for one claim.
@@ -34,26 +47,19 @@ type DeliveryOutcome struct {
 	Error         string        // failure reason, shown to admins
 	RetryAfter    time.Duration // backoff chosen by the dispatcher when !OK
 	Log           Delivery      // entry for the delivery log
-}
-
-// ProductService manages products and their outbox for the console.
-type ProductService interface {
-	ListProducts(ctx context.Context) ([]Product, error)
-	// GetProduct returns the product with its Secret decrypted; ENOTFOUND.
-	GetProduct(ctx context.Context, id int64) (*Product, error)
-	CreateProduct(ctx context.Context, p *Product) error // sets p.ID
-	// UpdateProduct keeps the stored secret when p.Secret is "".
-	UpdateProduct(ctx context.Context, p *Product) error
-	DeleteProduct(ctx context.Context, id int64) error
-	ProductCounts(ctx context.Context, productID int64) (ProductCounts, error)
-	ListDeliveries(ctx context.Context, productID int64, q ListQuery) ([]Delivery, int, error) // newest first
-	// RetryFailed makes every failed pair of the product due now.
-	RetryFailed(ctx context.Context, productID int64) (int, error)
-	// MarkAllPending marks every assigned user of the given products (nil:
-	// every enabled product) pending; returns the number of pairs marked.
-	MarkAllPending(ctx context.Context, productIDs []int64) (int, error)
-	// MarkUsersPending does the same for the given users only.
-	MarkUsersPending(ctx context.Context, productIDs []int64, userIDs []int64) (int, error)
+	// Earlier is the failed exchanges of this delivery before the last
+	// one (e.g. the POST answered 409 before the lookup), logged first.
+	Earlier []Delivery
+	// Doc is the representation now at the product (when OK).
+	Doc string
+	// Permanent: the failure will not go away by retrying (4xx other than
+	// 404, 409, 412, 429); after the product's MaxAttempts it needs
+	// attention. Attention: needs it at once (a conflict).
+	Permanent bool
+	Attention bool
+	// Skipped: not tried at all (the product is paused); the pair is due
+	// again after RetryAfter, with no attempt counted and no log entry.
+	Skipped bool
 }
 
 // OutboxService is what the product dispatcher needs from the store.
@@ -72,6 +78,12 @@ type OutboxService interface {
 	ProductCounts(ctx context.Context, productID int64) (ProductCounts, error)
 	// ReleaseClaims ends every lease owner holds (on shutdown).
 	ReleaseClaims(ctx context.Context, owner string) error
+	// ReleaseProductClaims ends owner's leases on one product's pairs (its
+	// runner stopped).
+	ReleaseProductClaims(ctx context.Context, productID int64, owner string) error
+	// SetProductFailing marks (reason != "") or clears the product's
+	// "refuses idsync's credentials" state; it reports a change.
+	SetProductFailing(ctx context.Context, productID int64, reason string) (bool, error)
 	// PruneDeliveries keeps the newest keep log entries of the product.
 	PruneDeliveries(ctx context.Context, productID int64, keep int) (int, error)
 }

@@ -39,6 +39,10 @@ type Options struct {
 	BatchSize    int           // pairs claimed at once, default 200
 	BackoffBase  time.Duration // first retry delay, default 1s
 	BackoffMax   time.Duration // cap, default 10m
+	// ProbeInterval is how long a product that refused idsync's
+	// credentials (401 / 403) pauses before one delivery tries again;
+	// default 1m. Saving the product retries at once.
+	ProbeInterval time.Duration
 	// KeepDeliveries is how many delivery log entries each product keeps
 	// (pruned once a minute); default 200,000.
 	KeepDeliveries int
@@ -70,6 +74,9 @@ func (o *Options) defaults() {
 	}
 	if o.KeepDeliveries <= 0 {
 		o.KeepDeliveries = 200000
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = time.Minute
 	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = time.Second
@@ -226,8 +233,19 @@ type job struct {
 	user  *model.User // nil: gone
 }
 
-// runProduct claims and delivers one product's pairs until ctx ends.
+// runProduct claims and delivers one product's pairs until ctx ends; when
+// it stops it releases every claim it still holds, so that a restarted
+// runner (the product was saved) delivers them at once.
 func (d *Dispatcher) runProduct(ctx context.Context, p *model.Product) {
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := d.st.ReleaseProductClaims(rctx, p.ID, d.o.Owner); err != nil {
+			d.log.Warn("release claims", "product", p.Name, "err", err)
+		}
+	}()
+	r := &runner{d: d, p: p}
+	r.failing.Store(!p.FailingSince.IsZero())
 	workers := max(p.MaxConcurrency, 1)
 	lim := newLimiter(p.RatePerSecond)
 	jobs := make(chan job, d.o.BatchSize)
@@ -242,10 +260,17 @@ func (d *Dispatcher) runProduct(ctx context.Context, p *model.Product) {
 				if err := lim.Wait(ctx); err != nil {
 					continue // shutting down: the lease is released by Run
 				}
-				o := d.deliver(ctx, p, j)
+				if r.failing.Load() && !r.probe.CompareAndSwap(true, false) {
+					// Paused (401 / 403): not tried, due again after a probe.
+					results <- model.DeliveryOutcome{ProductID: p.ID, UserID: j.claim.UserID, Version: j.claim.WantedVersion,
+						Skipped: true, RetryAfter: d.o.ProbeInterval}
+					continue
+				}
+				o, creds := d.deliver(ctx, p, j)
 				if !o.OK && ctx.Err() != nil {
 					continue // cut short by shutdown: not the product's fault
 				}
+				r.observe(ctx, o, creds)
 				results <- o
 			}
 		}()
@@ -270,6 +295,20 @@ func (d *Dispatcher) runProduct(ctx context.Context, p *model.Product) {
 	}
 	for ctx.Err() == nil {
 		room := maxHeld - inflight.Load()
+		if r.failing.Load() {
+			// The product refuses idsync's credentials: one delivery at a
+			// time, every ProbeInterval, until one gets through.
+			if inflight.Load() > 0 {
+				sleep(ctx, 10*time.Millisecond)
+				continue
+			}
+			sleep(ctx, d.o.ProbeInterval)
+			if ctx.Err() != nil || !r.failing.Load() {
+				continue
+			}
+			room = 1
+			r.probe.Store(true)
+		}
 		if room <= 0 {
 			sleep(ctx, 10*time.Millisecond)
 			continue
@@ -319,6 +358,33 @@ func (d *Dispatcher) runProduct(ctx context.Context, p *model.Product) {
 	}
 }
 
+// runner is one product's shared delivery state.
+type runner struct {
+	d       *Dispatcher
+	p       *model.Product
+	failing atomic.Bool
+	probe   atomic.Bool // the next job is the failing product's probe
+}
+
+// observe marks the product failing on a 401 / 403 and clears the mark on
+// the first delivery that gets through.
+func (r *runner) observe(ctx context.Context, o model.DeliveryOutcome, creds bool) {
+	switch {
+	case creds && !r.failing.Load():
+		r.failing.Store(true)
+		if _, err := r.d.st.SetProductFailing(context.WithoutCancel(ctx), r.p.ID, o.Error); err != nil {
+			r.d.log.Warn("mark product failing", "product", r.p.Name, "err", err)
+		}
+		r.d.log.Error("product refuses idsync's credentials: deliveries paused", "product", r.p.Name, "reason", o.Error)
+	case o.OK && r.failing.Load():
+		r.failing.Store(false)
+		if _, err := r.d.st.SetProductFailing(context.WithoutCancel(ctx), r.p.ID, ""); err != nil {
+			r.d.log.Warn("clear product failing", "product", r.p.Name, "err", err)
+		}
+		r.d.log.Info("product accepts idsync's credentials again", "product", r.p.Name)
+	}
+}
+
 // complete writes outcomes in batches: every 250 results or 50 ms.
 func (d *Dispatcher) complete(ctx context.Context, p *model.Product, results <-chan model.DeliveryOutcome, inflight *atomic.Int64) {
 	var buf []model.DeliveryOutcome
@@ -355,46 +421,110 @@ func (d *Dispatcher) complete(ctx context.Context, p *model.Product, results <-c
 	}
 }
 
-// deliver performs one pair's delivery and never panics on bad answers.
-func (d *Dispatcher) deliver(ctx context.Context, p *model.Product, j job) model.DeliveryOutcome {
+// deliver performs one pair's delivery and never panics on bad answers;
+// creds reports a 401 / 403 (the product refuses idsync itself).
+func (d *Dispatcher) deliver(ctx context.Context, p *model.Product, j job) (out model.DeliveryOutcome, creds bool) {
 	start := time.Now()
 	c := j.claim
-	out := model.DeliveryOutcome{ProductID: p.ID, UserID: c.UserID, Version: c.WantedVersion,
-		RemoteID: c.RemoteID, RemoteVersion: c.RemoteVersion}
+	out = model.DeliveryOutcome{ProductID: p.ID, UserID: c.UserID, Version: c.WantedVersion,
+		RemoteID: c.RemoteID, RemoteVersion: c.RemoteVersion, Doc: c.DeliveredDoc}
 	username := c.Username
 	if j.user != nil {
 		username = j.user.Username
 	}
 	var (
-		ex  *exchange
+		log []exchange
 		err error
 	)
+	defer func() {
+		if v := recover(); v != nil { // a bug must not take the dispatcher down
+			err = fmt.Errorf("internal error while delivering: %v", v)
+			d.log.Error("delivery panicked", "product", p.Name, "user", username, "panic", v)
+			out.OK = false
+			out = d.finish(p, out, c.Attempts, username, start, log, err)
+		}
+	}()
 	switch p.Kind {
 	case model.ProductSCIM:
 		sc := &scimClient{hc: d.o.Client, base: strings.TrimRight(p.BaseURL, "/"), token: p.Secret}
 		var res scimResult
 		res, err = deliverSCIM(ctx, sc, p, c, j.user)
+		log = sc.log
 		out.RemoteID, out.RemoteVersion, out.Gone = res.remoteID, res.etag, res.gone
-		if sc.last.Method != "" {
-			ex = &sc.last
+		if err == nil {
+			out.Doc = ""
+			if res.doc != nil {
+				out.Doc = res.doc.encode()
+			}
 		}
 	case model.ProductWebhook:
+		var ex *exchange
 		ex, err = postWebhook(ctx, d.o.Client, p, webhookEvent(c, j.user, nowUTC()))
+		if ex != nil {
+			log = []exchange{*ex}
+		}
 	default:
 		err = fmt.Errorf("unknown product kind %q", p.Kind)
 	}
+	var he *httpError
+	creds = errors.As(err, &he) && he.Credentials()
+	return d.finish(p, out, c.Attempts, username, start, log, err), creds
+}
+
+// finish fills the outcome's log entries, classification and metrics.
+func (d *Dispatcher) finish(p *model.Product, out model.DeliveryOutcome, attempts int, username string, start time.Time, log []exchange, err error) model.DeliveryOutcome {
 	lat := time.Since(start)
 	faultinject.Hit(faultinject.ProductsDuringDelivery)
-	out.Log = model.Delivery{ProductID: p.ID, UserID: c.UserID, Username: username, LatencyMS: int(lat.Milliseconds()), At: start.UTC()}
-	if ex != nil {
-		out.Log.Method, out.Log.URL, out.Log.Status = ex.Method, ex.URL, ex.Status
-		out.Log.Request, out.Log.Response = string(ex.Req), string(ex.Resp)
+	entry := func(ex *exchange) model.Delivery {
+		l := model.Delivery{ProductID: p.ID, UserID: out.UserID, Username: username, Method: ex.Method, URL: ex.URL,
+			Status: ex.Status, Request: string(ex.Req), Response: string(ex.Resp), LatencyMS: int(ex.Latency.Milliseconds()), At: ex.At}
+		if ex.failed() {
+			l.Error = ex.Err
+			if l.Error == "" {
+				l.Error = describe(statusErr(ex))
+			}
+		}
+		return l
 	}
+	// The main entry is the last exchange, unless the delivery failed
+	// after a follow-up that succeeded (a lookup after a 409): then it is
+	// the last failed one. Every other failed exchange is logged too.
+	main := len(log) - 1
+	if err != nil && main >= 0 && !log[main].failed() {
+		for i := main - 1; i >= 0; i-- {
+			if log[i].failed() {
+				main = i
+				break
+			}
+		}
+	}
+	if main >= 0 {
+		out.Log = entry(&log[main])
+		for i := range log {
+			if i != main && log[i].failed() {
+				out.Earlier = append(out.Earlier, entry(&log[i]))
+			}
+		}
+	} else {
+		out.Log = model.Delivery{ProductID: p.ID, UserID: out.UserID, Username: username, At: start.UTC()}
+	}
+	out.Log.LatencyMS = int(lat.Milliseconds())
 	d.m.latency.WithLabelValues(p.Name).Observe(lat.Seconds())
 	if err != nil {
 		out.Error = describe(err)
+		if p.Secret != "" {
+			out.Error = strings.ReplaceAll(out.Error, p.Secret, "***")
+		}
 		out.Log.Error = out.Error
-		out.RetryAfter = Backoff(c.Attempts+1, d.o.BackoffBase, d.o.BackoffMax)
+		var he *httpError
+		var ce *conflictError
+		switch {
+		case errors.As(err, &ce):
+			out.Attention = true
+		case errors.As(err, &he) && he.Permanent():
+			out.Permanent = true
+		}
+		out.RetryAfter = Backoff(attempts+1, d.o.BackoffBase, d.o.BackoffMax)
 		d.m.deliveries.WithLabelValues(p.Name, "failed").Inc()
 		d.log.Debug("delivery failed", "product", p.Name, "user", username, "err", out.Error, "retry_in", out.RetryAfter)
 		return out
@@ -444,6 +574,9 @@ func (d *Dispatcher) Test(ctx context.Context, p *model.Product) TestResult {
 	switch p.Kind {
 	case model.ProductSCIM:
 		ex, err = testSCIM(ctx, &scimClient{hc: d.o.Client, base: strings.TrimRight(p.BaseURL, "/"), token: p.Secret})
+		if ex != nil && ex.Status == 0 {
+			ex = nil
+		}
 	case model.ProductWebhook:
 		ex, err = postWebhook(ctx, d.o.Client, p, Event{Type: EventPing, Timestamp: nowUTC()})
 	default:

@@ -3,6 +3,8 @@ package products
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,13 +28,30 @@ func testUser(name string) *model.User {
 		Status: model.StatusActive, Attributes: model.Attributes{model.AttrCostCenter: "CC-100", model.AttrTitle: "Boss", model.AttrLocation: "Berlin"}}
 }
 
+// deliverAs runs deliverSCIM the way the dispatcher does: the claim
+// carries what the last delivery left (remote id, ETag, delivered doc).
+func deliverAs(t *testing.T, c *scimClient, p *model.Product, cl *model.DeliveryClaim, u *model.User) (scimResult, error) {
+	t.Helper()
+	c.log = nil
+	res, err := deliverSCIM(context.Background(), c, p, *cl, u)
+	if err == nil {
+		cl.RemoteID, cl.RemoteVersion = res.remoteID, res.etag
+		cl.DeliveredDoc = ""
+		if res.doc != nil {
+			cl.DeliveredDoc = res.doc.encode()
+		}
+	}
+	return res, err
+}
+
 func TestSCIMLifecycle(t *testing.T) {
 	srv, c, p := scimFixture(t)
 	ctx := context.Background()
 	u := testUser(`ann "the" \admin`)
-	cl := model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: u.ID, WantedVersion: 1}, Username: u.Username, Assigned: true}
+	u.Attributes[model.AttrGivenName], u.Attributes[model.AttrFamilyName] = "Ann", "Example"
+	cl := &model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: u.ID, WantedVersion: 1}, Username: u.Username, Assigned: true}
 
-	res, err := deliverSCIM(ctx, c, p, cl, u)
+	res, err := deliverAs(t, c, p, cl, u)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -47,11 +66,24 @@ func TestSCIMLifecycle(t *testing.T) {
 	if _, ok := ent["location"]; ok {
 		t.Fatal("unmapped attribute delivered")
 	}
+	name, _ := got.Raw["name"].(map[string]any)
+	if name["givenName"] != "Ann" || name["familyName"] != "Example" || name["formatted"] != "Ann Example" || got.Raw["externalId"] != "7" {
+		t.Fatalf("names not delivered: %v", got.Raw)
+	}
 
-	// update with the ETag the provider gave
+	// update: a PATCH of the changed attribute only, with the ETag
+	var bodies []string
+	srv.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch {
+			b, _ := io.ReadAll(r.Body)
+			bodies = append(bodies, string(b))
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		return false
+	})
 	u.Attributes[model.AttrCostCenter] = "CC-200"
-	cl.RemoteID, cl.RemoteVersion, cl.WantedVersion = res.remoteID, res.etag, 2
-	res2, err := deliverSCIM(ctx, c, p, cl, u)
+	cl.WantedVersion = 2
+	res2, err := deliverAs(t, c, p, cl, u)
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
@@ -62,17 +94,29 @@ func TestSCIMLifecycle(t *testing.T) {
 	if ent["costCenter"] != "CC-200" {
 		t.Fatalf("update not applied: %v", ent)
 	}
+	if len(bodies) != 1 || strings.Count(bodies[0], `"op"`) != 1 || !strings.Contains(bodies[0], SchemaEnterprise+":costCenter") {
+		t.Fatalf("PATCH bodies = %v, want one replace of costCenter", bodies)
+	}
 
 	// a stale ETag gets 412, then the client re-reads and succeeds
 	cl.RemoteVersion = res.etag
-	if _, err := deliverSCIM(ctx, c, p, cl, u); err != nil {
+	u.Email = ""
+	if _, err := deliverAs(t, c, p, cl, u); err != nil {
 		t.Fatalf("update with stale ETag: %v", err)
+	}
+	if _, ok := srv.UserByName(u.Username).Raw["emails"]; ok {
+		t.Fatalf("removed e-mail still at the provider: %v", srv.UserByName(u.Username).Raw)
+	}
+
+	// nothing changed: no request at all
+	n := len(srv.Ops(u.Username))
+	if _, err := deliverAs(t, c, p, cl, u); err != nil || len(srv.Ops(u.Username)) != n {
+		t.Fatalf("unchanged user: %v, %d writes (had %d)", err, len(srv.Ops(u.Username)), n)
 	}
 
 	// disable → PATCH active=false
 	u.Status = model.StatusDisabled
-	cl.RemoteVersion = ""
-	if _, err := deliverSCIM(ctx, c, p, cl, u); err != nil {
+	if _, err := deliverAs(t, c, p, cl, u); err != nil {
 		t.Fatalf("disable: %v", err)
 	}
 	if srv.UserByName(u.Username).Active {
@@ -81,7 +125,7 @@ func TestSCIMLifecycle(t *testing.T) {
 
 	// delete → DELETE, and the provider then answers 404
 	cl.Deleted = true
-	if _, err := deliverSCIM(ctx, c, p, cl, nil); err != nil {
+	if _, err := deliverAs(t, c, p, cl, nil); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if srv.UserByName(u.Username) != nil {
@@ -92,15 +136,10 @@ func TestSCIMLifecycle(t *testing.T) {
 		t.Fatalf("GET after delete = %v %v, want 404", ex, err)
 	}
 	// deleting again is fine: already gone
-	if _, err := deliverSCIM(ctx, c, p, cl, nil); err != nil {
+	if _, err := deliverAs(t, c, p, cl, nil); err != nil {
 		t.Fatalf("second delete: %v", err)
 	}
-
-	var methods []string
-	for _, o := range srv.Ops(u.Username) {
-		methods = append(methods, o.Method)
-	}
-	if got, want := strings.Join(methods, ","), "POST,PUT,PUT,PATCH,DELETE"; got != want {
+	if got, want := methods(srv.Ops(u.Username)), "POST,PATCH,PATCH,PATCH,DELETE"; got != want {
 		t.Fatalf("operations = %s, want %s", got, want)
 	}
 	if v := srv.Violations(); len(v) != 0 {
@@ -108,20 +147,47 @@ func TestSCIMLifecycle(t *testing.T) {
 	}
 }
 
-func TestSCIMAdoptsExistingAndConflict(t *testing.T) {
+func methods(ops []scimtest.Op) string {
+	var m []string
+	for _, o := range ops {
+		m = append(m, o.Method)
+	}
+	return strings.Join(m, ",")
+}
+
+func TestSCIMPutMode(t *testing.T) {
 	srv, c, p := scimFixture(t)
-	ctx := context.Background()
-	u := testUser("bob")
-	cl := model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: u.ID, WantedVersion: 1}, Username: u.Username, Assigned: true}
-	if _, err := deliverSCIM(ctx, c, p, cl, u); err != nil {
+	p.UpdateMode = model.UpdatePut
+	u := testUser("pia")
+	cl := &model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: u.ID, WantedVersion: 1}, Username: u.Username, Assigned: true}
+	for range 2 {
+		if _, err := deliverAs(t, c, p, cl, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u.Status = model.StatusDisabled
+	if _, err := deliverAs(t, c, p, cl, u); err != nil {
 		t.Fatal(err)
 	}
-	// pair lost its remote id: find by filter, PUT (no second POST)
-	res, err := deliverSCIM(ctx, c, p, cl, u)
+	if got, want := methods(srv.Ops("pia")), "POST,PUT,PATCH"; got != want {
+		t.Fatalf("operations = %s, want %s", got, want)
+	}
+}
+
+func TestSCIMAdoptsExistingAndConflict(t *testing.T) {
+	srv, c, p := scimFixture(t)
+	u := testUser("bob")
+	cl := &model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: u.ID, WantedVersion: 1}, Username: u.Username, Assigned: true}
+	if _, err := deliverAs(t, c, p, cl, u); err != nil {
+		t.Fatal(err)
+	}
+	// pair lost its remote id and doc: find by filter, nothing to change
+	lost := &model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: u.ID, WantedVersion: 2}, Username: u.Username, Assigned: true}
+	res, err := deliverAs(t, c, p, lost, u)
 	if err != nil || res.remoteID == "" {
 		t.Fatalf("re-deliver: %v %+v", err, res)
 	}
-	// the filter search misses once: POST answers 409, then adopt + PUT
+	// the filter search misses once: POST answers 409, then adopt + PATCH
 	misses := 1
 	srv.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet && r.URL.Query().Get("filter") != "" && misses > 0 {
@@ -132,18 +198,37 @@ func TestSCIMAdoptsExistingAndConflict(t *testing.T) {
 		}
 		return false
 	})
-	if _, err := deliverSCIM(ctx, c, p, cl, u); err != nil {
+	u.DisplayName = "Bob B"
+	lost = &model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: u.ID, WantedVersion: 3}, Username: u.Username, Assigned: true}
+	if _, err := deliverAs(t, c, p, lost, u); err != nil {
 		t.Fatalf("deliver after 409: %v", err)
 	}
-	var methods []string
-	for _, o := range srv.Ops("bob") {
-		methods = append(methods, o.Method)
-	}
-	if got, want := strings.Join(methods, ","), "POST,PUT,PUT"; got != want {
+	if got, want := methods(srv.Ops("bob")), "POST,PATCH"; got != want {
 		t.Fatalf("operations = %s, want %s", got, want)
 	}
-	if srv.Count() != 1 {
-		t.Fatalf("provider has %d users, want 1", srv.Count())
+	if srv.Count() != 1 || srv.UserByName("bob").Raw["displayName"] != "Bob B" {
+		t.Fatalf("provider has %d users, %v", srv.Count(), srv.UserByName("bob").Raw)
+	}
+
+	// someone else's account with the same userName is not taken over
+	other := testUser("cat")
+	other.ID = 8
+	cl8 := &model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: 8, WantedVersion: 1}, Username: "cat", Assigned: true}
+	srv.SetFault(nil)
+	if _, err := deliverAs(t, c, p, cl8, other); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.UserByName("cat").Raw
+	mine := testUser("cat") // id 7: a different idsync user named cat
+	mine.DisplayName = "Not Cat"
+	cl7 := &model.DeliveryClaim{DeliveryState: model.DeliveryState{UserID: 7, WantedVersion: 1}, Username: "cat", Assigned: true}
+	_, err = deliverAs(t, c, p, cl7, mine)
+	var ce *conflictError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `externalId "8"`) {
+		t.Fatalf("adopting someone else's account: %v, want a conflict", err)
+	}
+	if after := srv.UserByName("cat").Raw; after["displayName"] != before["displayName"] || after["externalId"] != "8" {
+		t.Fatalf("the other account changed: %v", after)
 	}
 }
 

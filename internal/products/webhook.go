@@ -88,15 +88,18 @@ func postWebhook(ctx context.Context, hc *http.Client, p *model.Product, ev Even
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderSignature, Sign([]byte(p.Secret), ts, body))
 	ex := &exchange{Method: http.MethodPost, URL: p.BaseURL, Req: body}
+	ex.At = time.Now().UTC()
 	resp, err := hc.Do(req)
+	ex.Latency = time.Since(ex.At)
 	if err != nil {
+		ex.Err = err.Error()
 		return ex, err
 	}
 	defer resp.Body.Close()
 	ex.Status, ex.Header = resp.StatusCode, resp.Header
 	ex.Resp, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return ex, fmt.Errorf("POST %s answered %d", p.BaseURL, resp.StatusCode)
+		return ex, &httpError{Status: resp.StatusCode, msg: fmt.Sprintf("POST %s answered %d", p.BaseURL, resp.StatusCode)}
 	}
 	return ex, nil
 }

@@ -3,19 +3,16 @@
 package scheduler
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/idsync/idsync/internal/model"
 )
 
-// Limits of the refresh interval, in hours (one hour to a year; the same
-// range the store's settings validation allows).
+// Limits of the refresh interval, in hours (one hour to a year).
 const (
-	MinIntervalHours = 1
-	MaxIntervalHours = 8760
+	MinIntervalHours = model.MinRefreshIntervalHours
+	MaxIntervalHours = model.MaxRefreshIntervalHours
 )
 
 // The schedule is a grid of wall-clock "slots" in the configured time zone.
@@ -162,19 +159,9 @@ func instant(n time.Time, loc *time.Location) time.Time {
 	return cands[1]
 }
 
-// parseHHMM parses "HH:MM" (24-hour clock) into an offset from midnight.
-func parseHHMM(s string) (time.Duration, error) {
-	h, m, ok := strings.Cut(strings.TrimSpace(s), ":")
-	if !ok || len(h) < 1 || len(h) > 2 || len(m) != 2 {
-		return 0, fmt.Errorf("want HH:MM")
-	}
-	hh, err1 := strconv.Atoi(h)
-	mm, err2 := strconv.Atoi(m)
-	if err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 || strings.ContainsAny(h+m, "+-") {
-		return 0, fmt.Errorf("want HH:MM")
-	}
-	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, nil
-}
+// parseHHMM parses "HH:MM" (24-hour clock) into an offset from midnight
+// (model.ParseStartTime, the rule the settings are validated with).
+func parseHHMM(s string) (time.Duration, error) { return model.ParseStartTime(s) }
 
 // Location returns the time zone named by an IANA name; "" means the
 // server's local zone. It fails with EINVALID for an unknown name.
@@ -189,21 +176,12 @@ func Location(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// Validate checks the schedule fields of the settings page. It returns nil
-// or an EINVALID *model.Error whose Fields are keyed
-// "refresh_interval_hours", "refresh_start_time" and "time_zone".
+// Validate checks the schedule fields of the settings page with the same
+// rule as the store (model.ScheduleProblems). It returns nil or an EINVALID
+// *model.Error whose Fields are keyed "refresh_interval_hours",
+// "refresh_start_time" and "time_zone".
 func Validate(intervalHours int, startHHMM, timeZone string) error {
-	f := map[string]string{}
-	if intervalHours < MinIntervalHours || intervalHours > MaxIntervalHours {
-		f["refresh_interval_hours"] = fmt.Sprintf("Enter a whole number of hours from %d to %d.", MinIntervalHours, MaxIntervalHours)
-	}
-	if _, err := parseHHMM(startHHMM); err != nil {
-		f["refresh_start_time"] = "Enter a time as HH:MM on a 24-hour clock, e.g. 02:00."
-	}
-	if _, err := Location(timeZone); err != nil {
-		f["time_zone"] = "Unknown time zone; use an IANA name such as Europe/Berlin, or leave empty for the server's zone."
-	}
-	return model.Invalid(f)
+	return model.Invalid(model.ScheduleProblems(intervalHours, startHHMM, timeZone))
 }
 
 // Zone returns the schedule's time zone: the settings' zone when set,

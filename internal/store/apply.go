@@ -286,9 +286,12 @@ func (a *applier) createUsers(ix []int) error {
 				sb.WriteByte(',')
 			}
 			sb.WriteString(ph)
-			args = append(args, u.Username, strings.ToLower(u.Username), u.Email, strings.ToLower(u.Email), u.DisplayName,
-				searchText(u.Username, u.Email, u.DisplayName), string(status), string(model.OriginDirectory),
-				string(acct), src, ext, u.DN, u.DisabledBySync, 1, ts, ts)
+			// The syncer cleans directory values before planning; cleaning
+			// here again only guards the database (see CleanText).
+			name, email, display := CleanText(u.Username, 0), CleanText(u.Email, 0), CleanText(u.DisplayName, 0)
+			args = append(args, name, strings.ToLower(name), email, strings.ToLower(email), display,
+				searchText(name, email, display), string(status), string(model.OriginDirectory),
+				string(acct), src, CleanText(ext, 0), CleanText(u.DN, 0), u.DisabledBySync, 1, ts, ts)
 		}
 		sb.WriteString(" RETURNING id, external_id")
 		rows, err := a.tx.Raw(sb.String(), args...).Rows()
@@ -328,7 +331,7 @@ func (a *applier) createUsers(ix []int) error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			v := strings.TrimSpace(u.Attributes[k])
+			v := CleanText(strings.TrimSpace(u.Attributes[k]), 0)
 			def, ok := a.attrs.byKey[k]
 			if v == "" || !ok {
 				continue
@@ -377,10 +380,11 @@ func (a *applier) updateUsers(ix []int) error {
 		if u == nil {
 			return fmt.Errorf("user %q: the plan carries no new values", a.b.Actions[i].Username)
 		}
+		name, email, display := CleanText(u.Username, 0), CleanText(u.Email, 0), CleanText(u.DisplayName, 0)
 		err := a.tx.Exec(`UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, display_name = ?,
 			dn = ?, search = ?, updated_at = ? WHERE id = ?`,
-			u.Username, strings.ToLower(u.Username), u.Email, strings.ToLower(u.Email), u.DisplayName, u.DN,
-			searchText(u.Username, u.Email, u.DisplayName), ts, a.userIDs[i]).Error
+			name, strings.ToLower(name), email, strings.ToLower(email), display, CleanText(u.DN, 0),
+			searchText(name, email, display), ts, a.userIDs[i]).Error
 		if err != nil {
 			return fmt.Errorf("user %q: %w", u.Username, err)
 		}
@@ -411,7 +415,7 @@ func (a *applier) updateAttributes(ix []int) error {
 		if !ok {
 			return fmt.Errorf("user %q: attribute %q no longer exists", act.Username, act.Attribute)
 		}
-		if v := strings.TrimSpace(act.New); v != "" {
+		if v := CleanText(strings.TrimSpace(act.New), 0); v != "" {
 			sets = append(sets, []any{a.userIDs[i], def.ID, v})
 		} else {
 			clears[def.ID] = append(clears[def.ID], a.userIDs[i])
@@ -470,7 +474,7 @@ func (a *applier) updateDevices(ix []int) error {
 		if !ok {
 			return fmt.Errorf("device %d: attribute %q no longer exists", act.DeviceID, act.Attribute)
 		}
-		if v := strings.TrimSpace(act.New); v != "" {
+		if v := CleanText(strings.TrimSpace(act.New), 0); v != "" {
 			sets = append(sets, []any{act.DeviceID, def.ID, v})
 		} else {
 			clears[def.ID] = append(clears[def.ID], act.DeviceID)
@@ -578,8 +582,11 @@ func (a *applier) writeItemsAndAudit() error {
 	for _, k := range order {
 		e := entries[k]
 		summary := fmt.Sprintf("Sync run #%d: %s", a.b.RunID, strings.Join(e.parts, "; "))
-		if len(summary) > 2000 {
-			summary = summary[:2000] + "…"
+		// Cut on a character boundary: PostgreSQL refuses a split one.
+		if len(summary) > maxAuditSummary {
+			summary = CleanText(summary, maxAuditSummary) + "…"
+		} else {
+			summary = CleanText(summary, 0)
 		}
 		rows = append(rows, []any{at, actor, e.action, e.objType, e.id, summary, "", "",
 			strings.ToLower(actor + "\n" + e.action + "\n" + e.objType + "\n" + e.name + "\n" + summary)})

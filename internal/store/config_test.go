@@ -310,7 +310,7 @@ func TestLoadStateAndTx(t *testing.T) {
 		if len(st.Profiles) != 1 || !st.Profiles[0].SyncEnabled || len(st.Profiles[0].Rules) != 1 || st.ProfileMembers[0] != (model.Membership{GroupID: p.ID, UserID: u1.ID}) {
 			t.Errorf("profiles %+v %+v", st.Profiles, st.ProfileMembers)
 		}
-		if len(st.AttributeDefs) != 5 || st.Settings.RefreshIntervalHours != 48 {
+		if len(st.AttributeDefs) != 7 || st.Settings.RefreshIntervalHours != 48 {
 			t.Errorf("defs %d, settings %+v", len(st.AttributeDefs), st.Settings)
 		}
 

@@ -173,8 +173,8 @@ func TestAttributes(t *testing.T) {
 		if err := s.CreateAttribute(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		if a.Position != 6 {
-			t.Errorf("appended at position %d, want 6", a.Position)
+		if a.Position != 8 { // after the five defaults, given and family name
+			t.Errorf("appended at position %d, want 8", a.Position)
 		}
 		err := s.CreateAttribute(ctx, &model.AttributeDef{Key: "Bad Key", Name: "x"})
 		wantField(t, err, "key")

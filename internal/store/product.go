@@ -25,6 +25,11 @@ type productRow struct {
 	Enabled        bool
 	MaxConcurrency int
 	RatePerSecond  int
+	UpdateMode     string
+	PushGroups     bool
+	MaxAttempts    int
+	FailingSince   int64
+	FailingReason  string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }
@@ -43,6 +48,14 @@ func (r *productRow) model() model.Product {
 		ID: r.ID, Name: r.Name, Kind: model.ProductKind(r.Kind), BaseURL: r.BaseURL,
 		AllUsers: r.AllUsers, Enabled: r.Enabled, MaxConcurrency: r.MaxConcurrency,
 		RatePerSecond: r.RatePerSecond, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		UpdateMode: model.UpdateMode(r.UpdateMode), PushGroups: r.PushGroups, MaxAttempts: r.MaxAttempts,
+		FailingReason: r.FailingReason,
+	}
+	if r.FailingSince > 0 {
+		p.FailingSince = time.UnixMilli(r.FailingSince).UTC()
+	}
+	if p.UpdateMode == "" {
+		p.UpdateMode = model.UpdatePatch
 	}
 	_ = json.Unmarshal([]byte(r.AttributeMap), &p.AttributeMap)
 	if p.AttributeMap == nil {
@@ -57,6 +70,7 @@ func productAudit(p *model.Product) map[string]any {
 		"name": p.Name, "kind": p.Kind, "base_url": p.BaseURL, "attribute_map": p.AttributeMap,
 		"all_users": p.AllUsers, "service_group_ids": p.ServiceGroupIDs, "enabled": p.Enabled,
 		"max_concurrency": p.MaxConcurrency, "rate_per_second": p.RatePerSecond,
+		"update_mode": p.UpdateMode, "push_groups": p.PushGroups, "max_attempts": p.MaxAttempts,
 	}
 }
 
@@ -88,6 +102,19 @@ func normalizeProduct(p *model.Product, creating bool) error {
 	}
 	if p.MaxConcurrency < 1 || p.MaxConcurrency > 64 {
 		f.add("max_concurrency", "must be between 1 and 64")
+	}
+	switch p.UpdateMode {
+	case "":
+		p.UpdateMode = model.UpdatePatch
+	case model.UpdatePatch, model.UpdatePut:
+	default:
+		f.add("update_mode", "must be PATCH or PUT")
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = 5
+	}
+	if p.MaxAttempts < 1 || p.MaxAttempts > 100 {
+		f.add("max_attempts", "must be between 1 and 100")
 	}
 	if p.RatePerSecond < 0 || p.RatePerSecond > 100000 {
 		f.add("rate_per_second", "must be between 0 (unlimited) and 100000")
@@ -177,6 +204,7 @@ func (s *Store) productToRow(p *model.Product) (productRow, error) {
 		ID: p.ID, Name: p.Name, Kind: string(p.Kind), BaseURL: p.BaseURL, AttributeMap: string(am),
 		AllUsers: p.AllUsers, Enabled: p.Enabled, MaxConcurrency: p.MaxConcurrency,
 		RatePerSecond: p.RatePerSecond, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		UpdateMode: string(p.UpdateMode), PushGroups: p.PushGroups, MaxAttempts: p.MaxAttempts,
 	}
 	if p.Secret != "" {
 		if r.SecretSealed, err = s.box.Seal(p.Secret); err != nil {
@@ -288,6 +316,8 @@ func (s *Store) UpdateProduct(ctx context.Context, p *model.Product) error {
 		if p.Secret == "" {
 			r.SecretSealed = old.SecretSealed
 		}
+		// Saving clears "failing": the runner restarts and tries again.
+		r.FailingSince, r.FailingReason = 0, ""
 		if err := tx.Select("*").Omit("created_at").Save(&r).Error; err != nil {
 			return dbErr("store: update product", err)
 		}
@@ -307,6 +337,35 @@ func (s *Store) UpdateProduct(ctx context.Context, p *model.Product) error {
 		}
 		return audit(ctx, tx, "update", "product", p.ID, summary, productAudit(&before), productAudit(p))
 	})
+}
+
+// SetProductFailing marks the product as refusing idsync's credentials
+// (reason != "") or clears the mark (reason == ""), without touching
+// updated_at (which would restart its runner). It reports whether the state
+// changed; a change is audited.
+func (s *Store) SetProductFailing(ctx context.Context, id int64, reason string) (bool, error) {
+	var changed bool
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var res *gorm.DB
+		if reason == "" {
+			res = tx.Exec(`UPDATE products SET failing_since = 0, failing_reason = '' WHERE id = ? AND failing_since <> 0`, id)
+		} else {
+			res = tx.Exec(`UPDATE products SET failing_since = ?, failing_reason = ? WHERE id = ? AND failing_since = 0`,
+				time.Now().UnixMilli(), truncateText(reason, 1000), id)
+		}
+		if res.Error != nil {
+			return fmt.Errorf("store: product %d failing: %w", id, res.Error)
+		}
+		changed = res.RowsAffected > 0
+		if !changed {
+			return nil
+		}
+		if reason == "" {
+			return audit(ctx, tx, "recovered", "product", id, "product accepts idsync's credentials again", nil, nil)
+		}
+		return audit(ctx, tx, "failing", "product", id, "product refuses idsync's credentials: "+truncateText(reason, 300), nil, nil)
+	})
+	return changed, err
 }
 
 // DeleteProduct removes the product with its outbox and log, or ENOTFOUND.

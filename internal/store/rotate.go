@@ -12,14 +12,17 @@ import (
 	"github.com/idsync/idsync/internal/secret"
 )
 
-// SealedSuffix names every column that holds a value sealed with the
-// secret key (sources.bind_password_sealed, products.secret_sealed, …):
+// SealedSuffix names the columns that hold values sealed with the secret
+// key (sources.bind_password_sealed, products.secret_sealed, …):
 // RotateSecretKey finds them by this suffix, so a new sealed column only
 // has to follow the naming to be rotated too.
 const SealedSuffix = "_sealed"
 
 // SealedColumn is one table column holding sealed values.
 type SealedColumn struct{ Table, Column string }
+
+// sealedByName are the sealed columns named before the convention.
+var sealedByName = []SealedColumn{{"admins", "totp_secret"}}
 
 // SealedColumns lists the columns named *_sealed in the database, sorted.
 func (s *Store) SealedColumns(ctx context.Context) ([]SealedColumn, error) {
@@ -38,7 +41,7 @@ func (s *Store) SealedColumns(ctx context.Context) ([]SealedColumn, error) {
 			return nil, fmt.Errorf("store: sealed columns of %s: %w", t, err)
 		}
 		for _, c := range cols {
-			if strings.HasSuffix(c.Name(), SealedSuffix) {
+			if strings.HasSuffix(c.Name(), SealedSuffix) || slices.Contains(sealedByName, SealedColumn{t, c.Name()}) {
 				out = append(out, SealedColumn{Table: t, Column: c.Name()})
 			}
 		}

@@ -24,7 +24,15 @@ func TestRotateSecretKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]bool{"sources.bind_password_sealed": false, "products.secret_sealed": false}
+		admin := &model.Admin{Username: "ada", PasswordHash: "x", Role: model.RoleAdmin}
+		if err := s.CreateAdmin(ctx, admin); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnableTOTP(ctx, admin.ID, "JBSWY3DPEHPK3PXP", 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{"sources.bind_password_sealed": false, "products.secret_sealed": false, "admins.totp_secret": false,
+			"alert_config.smtp_password_sealed": false}
 		for _, c := range cols {
 			if _, ok := want[c.Table+"."+c.Column]; ok {
 				want[c.Table+"."+c.Column] = true
@@ -38,8 +46,11 @@ func TestRotateSecretKey(t *testing.T) {
 		wantCode(t, func() error { _, err := s.RotateSecretKey(ctx, []byte("short")); return err }(), model.EINVALID)
 		key, _ := secret.NewKey()
 		n, err := s.RotateSecretKey(ctx, key)
-		if err != nil || n != 2 {
-			t.Fatalf("RotateSecretKey = %d, %v; want 2 re-sealed", n, err)
+		if err != nil || n != 3 {
+			t.Fatalf("RotateSecretKey = %d, %v; want 3 re-sealed (source, product, TOTP)", n, err)
+		}
+		if _, _, err := s.TOTPSecret(ctx, admin.ID); err == nil {
+			t.Error("the TOTP secret was not re-sealed")
 		}
 		// The same store (still on the old key) now cannot open them; a
 		// second rotation with the new key as target is refused, unchanged.

@@ -144,6 +144,8 @@ func (s *Store) UpdateRunProgress(ctx context.Context, id int64, phase model.Pha
 // log, progress, finish time) over its row. ENOTFOUND when r.ID is unknown.
 func (s *Store) SaveRun(ctx context.Context, r *model.Run) error {
 	row := runFromModel(r)
+	row.Error = CleanText(row.Error, maxRunError)
+	row.Log = CleanText(row.Log, 0)
 	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ?", r.ID).Select(
 		"status", "phase", "done", "total", "counts", "holds", "snapshot_hash", "state_hash",
 		"error", "log", "finished_at", "preview_run_id", "user_id", "plan_hash", "read_marker").Updates(row)
@@ -255,6 +257,7 @@ func insertRunItems(db *gorm.DB, items []model.RunItem) error {
 	if len(items) == 0 {
 		return nil
 	}
+	cleanItems(items)
 	if db.Dialector.Name() == "postgres" {
 		return pgInsertRunItems(db, items)
 	}
@@ -320,6 +323,7 @@ func (s *Store) AddRunItems(ctx context.Context, items []model.RunItem) error {
 	if len(items) == 0 {
 		return nil
 	}
+	cleanItems(items)
 	if s.dialect == DialectPostgres {
 		return dbErr("store: add run items", s.copyRunItems(ctx, items))
 	}

@@ -140,16 +140,8 @@ func (s *Store) GetSettings(ctx context.Context) (model.Settings, error) {
 // allow; nil otherwise.
 func ValidateSettings(st model.Settings) error {
 	f := fields{}
-	if st.RefreshIntervalHours < 1 || st.RefreshIntervalHours > 24*365 {
-		f.add("refresh_interval_hours", "must be between 1 and 8760")
-	}
-	if _, err := time.Parse("15:04", st.RefreshStartTime); err != nil || len(st.RefreshStartTime) != 5 {
-		f.add("refresh_start_time", "must be a time of day as HH:MM")
-	}
-	if st.TimeZone != "" {
-		if _, err := time.LoadLocation(st.TimeZone); err != nil {
-			f.add("time_zone", "is not a known time zone")
-		}
+	for k, msg := range model.ScheduleProblems(st.RefreshIntervalHours, st.RefreshStartTime, st.TimeZone) {
+		f.add(k, "%s", msg)
 	}
 	oneOf(f, "deprovision_action", st.DeprovisionAction, model.DeprovisionDelete, model.DeprovisionDisable, model.DeprovisionReport)
 	oneOf(f, "service_group_membership", st.ServiceGroupMembership, model.MembershipSingle, model.MembershipMultiple)

@@ -62,7 +62,8 @@ func TestDefaultsAfterMigrate(t *testing.T) {
 				groups++
 			}
 		}
-		wantKeys := []string{model.AttrLocation, model.AttrCorporateUnit, model.AttrCostCenter, model.AttrDepartment, model.AttrTitle}
+		wantKeys := []string{model.AttrLocation, model.AttrCorporateUnit, model.AttrCostCenter, model.AttrDepartment, model.AttrTitle,
+			model.AttrGivenName, model.AttrFamilyName}
 		if len(keys) != len(wantKeys) {
 			t.Fatalf("attributes = %v, want %v", keys, wantKeys)
 		}

@@ -59,6 +59,7 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 		return s.fail(ctx, run, rl, err)
 	}
 	rl.printf("read the user and %d groups from the directory (%s)", len(snap.Groups), time.Since(start).Round(time.Microsecond))
+	cleanSnapshot(snap)
 	start = time.Now()
 	state, err := s.st.LoadUserState(ctx, u.ID)
 	if err != nil {
@@ -99,6 +100,7 @@ func (s *Syncer) Explain(ctx context.Context, userID int64) (syncplan.Explanatio
 		}
 		snap = &model.Snapshot{SourceID: src.ID, ReadAt: s.now(), Complete: false}
 	}
+	cleanSnapshot(snap)
 	state, err := s.st.LoadUserState(ctx, u.ID)
 	if err != nil {
 		return syncplan.Explanation{}, err

@@ -32,7 +32,7 @@ const AuditActor = "sync"
 // Syncer runs previews and applies. It is safe for concurrent use.
 type Syncer struct {
 	st        *store.Store
-	dir       *directory.Client
+	dir       reader
 	log       *slog.Logger
 	batchSize int
 	now       func() time.Time
@@ -97,6 +97,12 @@ func (s *Syncer) heartbeat() {
 		}
 		cancel()
 	}
+}
+
+// reader is what the syncer reads from a directory (a *directory.Client).
+type reader interface {
+	Read(ctx context.Context, src *model.Source) (*model.Snapshot, error)
+	ReadUser(ctx context.Context, src *model.Source, externalID string) (*model.Snapshot, error)
 }
 
 // New returns a Syncer over st and dir, logging to logger (nil: discard).
@@ -328,6 +334,7 @@ func (s *Syncer) readDirectory(ctx context.Context, src *model.Source, rl *runLo
 		// Never plan removals from an empty answer (SPEC §7).
 		return nil, model.Errorf(model.EUNAVAILABLE, "The directory %q returned no users; nothing was changed.", src.Name)
 	}
+	cleanSnapshot(snap)
 	rl.printf("read directory: %d users, %d groups (%s)", len(snap.Users), len(snap.Groups), time.Since(start).Round(time.Millisecond))
 	return snap, nil
 }

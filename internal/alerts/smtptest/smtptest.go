@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/idsync/idsync/internal/testenv"
 )
 
 // Python is the interpreter with aiosmtpd (Debian's python3-aiosmtpd);
@@ -61,15 +63,11 @@ func (s *Server) WaitFor(tb testing.TB, want string, timeout time.Duration) {
 }
 
 // Start starts aiosmtpd. Without python3-aiosmtpd the test is skipped, or
-// fails when CI=true (CI must run it).
+// fails with CI set (testenv.Missing).
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	if err := exec.Command(Python(), "-c", "import aiosmtpd").Run(); err != nil {
-		msg := fmt.Sprintf("python3-aiosmtpd not available (%s -c 'import aiosmtpd': %v); install Debian's python3-aiosmtpd", Python(), err)
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
+		testenv.Missing(tb, "python3-aiosmtpd not available (%s -c 'import aiosmtpd': %v); install Debian's python3-aiosmtpd", Python(), err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

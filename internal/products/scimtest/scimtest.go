@@ -419,24 +419,169 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, u *User) {
 		s.scimError(w, http.StatusBadRequest, "invalidValue", "schemas must be ["+schemaPatch+"] with Operations")
 		return
 	}
+	raw := cloneMap(u.Raw)
 	for _, op := range body.Operations {
-		if o := strings.ToLower(op.Op); o != "replace" && o != "add" {
-			s.scimError(w, http.StatusBadRequest, "invalidValue", "unsupported op "+op.Op)
+		if err := applyPatch(raw, strings.ToLower(op.Op), op.Path, op.Value); err != nil {
+			s.scimError(w, http.StatusBadRequest, "invalidPath", err.Error())
 			return
 		}
-		if !strings.EqualFold(op.Path, "active") {
-			s.scimError(w, http.StatusBadRequest, "invalidPath", "only path active is supported")
-			return
-		}
-		b, ok := op.Value.(bool)
-		if !ok {
+	}
+	name, _ := raw["userName"].(string)
+	if strings.TrimSpace(name) == "" {
+		s.scimError(w, http.StatusBadRequest, "invalidValue", "userName is required")
+		return
+	}
+	if id, taken := s.byName[strings.ToLower(name)]; taken && id != u.ID {
+		s.scimError(w, http.StatusConflict, "uniqueness", "userName "+name+" is already taken")
+		return
+	}
+	if a, ok := raw["active"]; ok {
+		if _, ok := a.(bool); !ok {
 			s.scimError(w, http.StatusBadRequest, "invalidValue", "active must be a boolean")
 			return
 		}
-		u.Active = b
-		u.Raw["active"] = b
 	}
+	delete(s.byName, strings.ToLower(u.UserName))
+	s.byName[strings.ToLower(name)] = u.ID
+	u.UserName, u.Raw, u.Active = name, raw, active(raw)
 	u.Version++
 	s.ops = append(s.ops, Op{Method: http.MethodPatch, UserName: u.UserName, Active: u.Active})
 	s.writeUser(w, http.StatusOK, u)
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	if out == nil {
+		out = map[string]any{}
+	}
+	return out
+}
+
+// Attributes a PATCH may target, by path (RFC 7643 §4.1 subset).
+var patchable = map[string]bool{
+	"userName": true, "externalId": true, "displayName": true, "nickName": true, "title": true, "active": true,
+	"name.formatted": true, "name.givenName": true, "name.familyName": true, "emails": true,
+}
+
+// applyPatch applies one operation with the paths this provider supports:
+// a core attribute, name.<sub>, an enterprise attribute by its URN-prefixed
+// name, emails, and emails[type eq "work"] (optionally .value).
+func applyPatch(raw map[string]any, op, path string, value any) error {
+	if op != "add" && op != "replace" && op != "remove" {
+		return fmt.Errorf("unsupported op %q", op)
+	}
+	if path == "" {
+		return errors.New("a path is required")
+	}
+	if (op == "add" || op == "replace") && value == nil {
+		return fmt.Errorf("%s %s needs a value", op, path)
+	}
+	if ent, ok := strings.CutPrefix(path, schemaEnterprise+":"); ok {
+		switch ent {
+		case "employeeNumber", "costCenter", "organization", "division", "department":
+		default:
+			return fmt.Errorf("unknown enterprise attribute %q", ent)
+		}
+		m, _ := raw[schemaEnterprise].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		if op == "remove" {
+			delete(m, ent)
+		} else {
+			v, ok := value.(string)
+			if !ok {
+				return fmt.Errorf("%s must be a string", path)
+			}
+			m[ent] = v
+		}
+		if len(m) == 0 {
+			delete(raw, schemaEnterprise)
+		} else {
+			raw[schemaEnterprise] = m
+		}
+		return nil
+	}
+	const work = `emails[type eq "work"]`
+	if path == work || path == work+".value" {
+		list, _ := raw["emails"].([]any)
+		var out []any
+		hit := false
+		for _, e := range list {
+			m, _ := e.(map[string]any)
+			if m == nil || m["type"] != "work" {
+				out = append(out, e)
+				continue
+			}
+			hit = true
+			switch {
+			case op == "remove" && path == work:
+			case path == work+".value":
+				v, ok := value.(string)
+				if !ok || v == "" {
+					return errors.New("an e-mail value must be a non-empty string")
+				}
+				m["value"] = v
+				out = append(out, m)
+			default:
+				return fmt.Errorf("unsupported %s of %s", op, path)
+			}
+		}
+		if !hit && op == "replace" {
+			return fmt.Errorf("no work e-mail to replace (noTarget)")
+		}
+		if len(out) == 0 {
+			delete(raw, "emails")
+		} else {
+			raw["emails"] = out
+		}
+		return nil
+	}
+	if !patchable[path] {
+		return fmt.Errorf("unsupported path %q", path)
+	}
+	if sub, ok := strings.CutPrefix(path, "name."); ok {
+		m, _ := raw["name"].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		if op == "remove" {
+			delete(m, sub)
+		} else {
+			v, ok := value.(string)
+			if !ok {
+				return fmt.Errorf("%s must be a string", path)
+			}
+			m[sub] = v
+		}
+		raw["name"] = m
+		return nil
+	}
+	switch {
+	case op == "remove":
+		delete(raw, path)
+	case path == "emails":
+		list, ok := value.([]any)
+		if !ok {
+			return errors.New("emails must be a list")
+		}
+		cur, _ := raw["emails"].([]any)
+		if op == "replace" {
+			cur = nil
+		}
+		raw["emails"] = append(cur, list...)
+	case path == "active":
+		if _, ok := value.(bool); !ok {
+			return errors.New("active must be a boolean")
+		}
+		raw[path] = value
+	default:
+		if _, ok := value.(string); !ok {
+			return fmt.Errorf("%s must be a string", path)
+		}
+		raw[path] = value
+	}
+	return nil
 }
