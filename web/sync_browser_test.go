@@ -434,7 +434,7 @@ func TestBrowserSyncFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="refresh-report"]`)),
 	)
 	if s, sum := text(`[data-testid="refresh-status"]`), text(`[data-testid="refresh-summary"]`); s != "succeeded" || sum != "1 change applied." {
-		t.Errorf("refresh report: %q %q", s, sum)
+		t.Errorf("refresh report: %q %q\n%s", s, sum, texts(`[data-testid="refresh-item"]`))
 	}
 	if got := texts(`[data-testid="refresh-item"]`); !strings.Contains(got, "update user") || !strings.Contains(got, `"Alice Archer" → "Alice Archer-Smith"`) {
 		t.Errorf("refresh items:\n%s", got)

@@ -103,6 +103,9 @@ func (s *Syncer) heartbeat() {
 type reader interface {
 	Read(ctx context.Context, src *model.Source) (*model.Snapshot, error)
 	ReadUser(ctx context.Context, src *model.Source, externalID string) (*model.Snapshot, error)
+	// FindByID and ReadGroup find a mapped group by its stable id (relink.go).
+	FindByID(ctx context.Context, src *model.Source, id string) (directory.FoundEntry, bool, error)
+	ReadGroup(ctx context.Context, src *model.Source, dn string, nested bool) (*model.Snapshot, error)
 }
 
 // New returns a Syncer over st and dir, logging to logger (nil: discard).
