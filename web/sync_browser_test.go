@@ -86,7 +86,7 @@ func acmeEntries(v int) []memldap.Entry {
 		dn := "uid=" + p.uid + "," + acmePeople
 		attrs := map[string][]string{
 			"objectClass": {"top", "person", "organizationalPerson", "inetOrgPerson"},
-			"uid":         {p.uid}, "cn": {name}, "sn": {name}, "displayName": {name},
+			"uid":         {p.uid}, "cn": {name}, "sn": {p.uid}, "displayName": {name}, // sn (family name) stays on a rename
 			"mail":      {p.uid + "@acme.test"},
 			"entryUUID": {fmt.Sprintf("00000000-0000-4000-8000-%012d", p.n)},
 		}

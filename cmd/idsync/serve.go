@@ -61,6 +61,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	dispatcher, err := products.New(m.Store, log, products.Options{
 		Policy:   products.URLPolicy{AllowLoopback: cfg.AllowLoopbackProducts},
 		Registry: reg,
+		Lease:    cfg.DeliveryLease,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

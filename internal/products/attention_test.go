@@ -213,3 +213,44 @@ func TestSaveProductDuringSyncAllResumesAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// The delivery log keeps every failed request of a delivery with the
+// provider's answer: a POST answered 409 appears with its 409 body, not
+// hidden behind the lookup that followed.
+func TestDeliveryLogKeepsFailedAttempts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		srv := elimitytest.New(t, "tok")
+		u := newUser(t, s, "dup")
+		srv.PutUser(map[string]any{"schemas": []any{products.SchemaUser}, "userName": "dup", "externalId": fmt.Sprint(u.ID)})
+		misses := 1
+		srv.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodGet && r.URL.Query().Get("filter") != "" && misses > 0 {
+				misses-- // the first lookup misses: POST gets the provider's 409
+				w.Header().Set("Content-Type", products.ContentTypeSCIM)
+				_, _ = w.Write([]byte(`{"schemas":["` + products.SchemaListResponse + `"],"totalResults":0,"Resources":[]}`))
+				return true
+			}
+			return false
+		})
+		p := &model.Product{Name: "Dup", Kind: model.ProductSCIM, BaseURL: srv.URL, Secret: "tok", AllUsers: true, Enabled: true}
+		if err := s.CreateProduct(ctx(), p); err != nil {
+			t.Fatal(err)
+		}
+		startDispatcher(t, s, nil)
+		eventually(t, "delivered", func() bool { c := pending(t, s, p.ID); return c.Pending == 0 && c.Delivered == 1 })
+		log, _, err := s.ListDeliveries(ctx(), p.ID, model.ListQuery{})
+		if err != nil || len(log) != 2 {
+			t.Fatalf("log = %+v, %v; want the 409 and the PATCH", log, err)
+		}
+		if log[1].Method != http.MethodPost || log[1].Status != http.StatusConflict || !strings.Contains(log[1].Response, "already taken") ||
+			!strings.Contains(log[1].Request, `"userName":"dup"`) || !strings.Contains(log[1].Error, "409") {
+			t.Fatalf("failed attempt logged as %+v", log[1])
+		}
+		if log[0].Method != http.MethodPatch || log[0].Status != http.StatusOK || log[0].Error != "" {
+			t.Fatalf("final entry %+v", log[0])
+		}
+		if got := srv.UserByName("dup"); got.Str("displayName") != "DUP" || len(srv.Users()) != 1 {
+			t.Fatalf("provider: %+v", got)
+		}
+	})
+}
