@@ -160,6 +160,9 @@ func (s *Server) routes() {
 	a.POST("/products/:id/attention", s.resolveAttention)
 	a.POST("/products/:id/sync-all", s.syncProduct)
 
-	// JSON API (web/api_*.go): token or session; admins change, auditors read.
+	// JSON API (web/api_*.go): token or session; admins change, auditors
+	// read. Its OpenAPI document is public; its reference is a console page.
+	e.GET("/api/openapi.json", s.serveOpenAPI)
+	a.GET("/api-docs", s.showAPIReference)
 	s.apiRoutes(e.Group("/api/v1", s.apiAuth))
 }

@@ -327,6 +327,9 @@ func (s *Syncer) readDirectory(ctx context.Context, src *model.Source, rl *runLo
 	}
 	cleanSnapshot(snap)
 	rl.printf("read directory: %d users, %d groups (%s)", len(snap.Users), len(snap.Groups), time.Since(start).Round(time.Millisecond))
+	if sum := unmatchedSummary(snap); sum != "" {
+		rl.printf("group members matching no user: %s (those of mapped groups are changes not performed, with their reason)", sum)
+	}
 	return snap, nil
 }
 
