@@ -245,6 +245,9 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 		return nil, err
 	}
 	m.now = c.now()
+	if err := s.lockPolicies(ctx, src, m); err != nil {
+		return nil, err
+	}
 	users := make([]model.DirUser, 0, 1024)
 	primary := map[string][]string{} // primary group SID → external ids
 	err = s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {

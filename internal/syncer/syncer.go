@@ -790,6 +790,8 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	// leave its outcome unknown. Cancellation is checked between batches.
 	actx := model.WithActor(context.WithoutCancel(ctx), AuditActor)
 	run.Total = in.total
+	// Deliveries a killed run deferred are queued now (this run holds the lease).
+	s.flushDeliveries(ctx, run.ID, true, rl)
 	start := time.Now()
 	var applyErr error
 	failedAt := ""
@@ -817,7 +819,8 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 			break
 		}
 		end := off + len(actions)
-		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: actions, Done: end, Total: in.total, Lease: in.lease}
+		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: actions, Done: end, Total: in.total, Lease: in.lease,
+			DeferDeliveries: in.total > s.batchSize}
 		if err := s.st.ApplyActions(actx, batch, in.ids); err != nil {
 			applyErr = err
 			failedAt = fmt.Sprintf("%d–%d", off+1, end)
@@ -845,6 +848,7 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	if err := s.st.AddRunItems(context.WithoutCancel(ctx), skipItems(run.ID, in.total, in.skips)); err != nil {
 		s.log.Error("syncer: record skipped changes", "run", run.ID, "err", err)
 	}
+	s.flushDeliveries(context.WithoutCancel(ctx), run.ID, false, rl)
 	rl.printf("applied %d of %d actions in %s", run.Done, run.Total, time.Since(start).Round(time.Millisecond))
 	switch {
 	case errors.Is(applyErr, store.ErrLeaseLost):
@@ -876,6 +880,22 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 		}
 	}
 	return s.finish(ctx, run, rl)
+}
+
+// flushDeliveries queues the product deliveries run runID deferred to its
+// end (others: those every other run left — under the lease, a killed
+// run's), one per user. What cannot be queued now stays stored and is
+// queued by the next apply.
+func (s *Syncer) flushDeliveries(ctx context.Context, runID int64, others bool, rl *runLog) {
+	n, err := s.st.FlushRunDeliveries(ctx, runID, others)
+	switch {
+	case err != nil:
+		s.log.Warn("syncer: queue deferred deliveries; the next apply queues them", "run", runID, "err", err)
+	case n > 0 && !others:
+		rl.printf("queued the product deliveries of %d changed users", n)
+	case n > 0:
+		rl.printf("queued %d product deliveries an interrupted run left", n)
+	}
 }
 
 // detail is a failure's message for the run log and items: the store's
