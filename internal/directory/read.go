@@ -139,6 +139,9 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 			switch s.kind {
 			case fExternalID:
 				u.ExternalID = stableID(v, m.guid)
+				if u.ExternalID == "" {
+					return fmt.Errorf("entry %q has an objectGUID of %d bytes; a GUID has 16", u.DN, len(v))
+				}
 			case fUsername:
 				u.Username = string(v)
 			case fEmail:

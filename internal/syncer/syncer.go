@@ -103,6 +103,9 @@ func (s *Syncer) heartbeat() {
 type reader interface {
 	Read(ctx context.Context, src *model.Source) (*model.Snapshot, error)
 	ReadUser(ctx context.Context, src *model.Source, externalID string) (*model.Snapshot, error)
+	// FindByID and ReadGroup find a mapped group by its stable id (relink.go).
+	FindByID(ctx context.Context, src *model.Source, id string) (directory.FoundEntry, bool, error)
+	ReadGroup(ctx context.Context, src *model.Source, dn string, nested bool) (*model.Snapshot, error)
 }
 
 // New returns a Syncer over st and dir, logging to logger (nil: discard).
@@ -239,6 +242,14 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 		return nil, nil, nil, err
 	}
 	snap, state := g.snap, g.state
+	linkSkips, relinked, err := s.linkMappings(ctx, src, snap, state, rl)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if relinked {
+		// Apply compares the state it loads (with the new DNs) to this.
+		g.stateHash = syncplan.StateHash(state)
+	}
 	base, err := s.baseline(ctx, src.ID)
 	if err != nil {
 		return nil, nil, nil, err
@@ -246,6 +257,7 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 	start := time.Now()
 	plan := syncplan.Build(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Baseline: base, Now: s.now(),
 		SnapshotHash: g.snapHash, StateHash: g.stateHash})
+	plan.Skips = append(plan.Skips, linkSkips...)
 	describePlan(run, plan)
 	rl.printf("plan: %d actions, %d changes not performed, %d holds, %d users changed (%s)",
 		len(plan.Actions), len(plan.Skips), len(plan.Holds), run.Counts["users_changed"], time.Since(start).Round(time.Millisecond))
@@ -379,6 +391,9 @@ func describePlan(run *model.Run, plan *model.Plan) {
 	counts["actions"] = len(plan.Actions)
 	counts["skipped"] = len(plan.Skips)
 	counts["holds"] = len(plan.Holds)
+	if n := missingGroupSkips(plan.Skips); n > 0 {
+		counts["missing_groups"] = n
+	}
 	// Every changed user is delivered to their products (SPEC §9).
 	counts["users_changed"] = len(ids) + len(exts)
 	run.Counts = counts
