@@ -76,8 +76,7 @@ fuzz:
 	$(MAKE) fuzz-short FUZZTIME=60s
 
 # test-faults runs only the fault drills (docs/faults.md); `make test` runs
-# them too, as package internal/faultdrill. IDSYNC_DRILLS_KNOWN_FAILING=1
-# makes the checks of known, open failures fail too.
+# them too, as package internal/faultdrill.
 test-faults: test-deps
 	$(GO) test -count=1 -timeout 15m -v ./internal/faultdrill/
 

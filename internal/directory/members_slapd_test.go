@@ -168,7 +168,9 @@ func TestSlapdDisabledExpressions(t *testing.T) {
 		person("old", "pwdAccountLockedTime: "+now.Add(-time.Hour).Format("20060102150405Z")+"\n") +
 		person("expired", "shadowExpire: "+strconv.FormatInt(day-1, 10)+"\n") +
 		person("later", "shadowExpire: "+strconv.FormatInt(day+30, 10)+"\nemployeeType: Inactive\n") +
-		person("plain", "")
+		person("plain", "") +
+		"dn: ou=policies," + bDN + "\nobjectClass: organizationalUnit\nou: policies\n\n" +
+		"dn: cn=default,ou=policies," + bDN + "\nobjectClass: device\nobjectClass: pwdPolicy\ncn: default\npwdAttribute: userPassword\npwdLockout: TRUE\npwdLockoutDuration: 900\n\n"
 	srv := slapdtest.Start(t, slapdtest.Options{LDIF: ldif})
 	c := directory.New(nil)
 	c.SetClock(func() time.Time { return now })
@@ -179,6 +181,7 @@ func TestSlapdDisabledExpressions(t *testing.T) {
 		{"locked(pwdAccountLockedTime)", "perm"},
 		{"locked(pwdAccountLockedTime, 900)", "perm,recent"},
 		{"locked(pwdAccountLockedTime, 0)", "old,perm,recent"},
+		{`locked(pwdAccountLockedTime, "cn=default,ou=policies,` + bDN + `")`, "perm,recent"},
 		{"present(pwdAccountLockedTime)", "old,perm,recent"},
 		{"past(shadowExpire)", "expired"},
 		{"employeeType=inactive", "later"},
@@ -201,6 +204,9 @@ func TestSlapdDisabledExpressions(t *testing.T) {
 		if strings.Join(got, ",") != tc.disabled {
 			t.Errorf("%q disables %v, want %s", tc.expr, got, tc.disabled)
 		}
+		if _, err := c.Test(ctxT(t), &src); err != nil {
+			t.Errorf("%q: Test: %v", tc.expr, err)
+		}
 		// A single-user read agrees.
 		for _, u := range snap.Users {
 			one, err := c.ReadUser(ctxT(t), &src, u.ExternalID)
@@ -208,5 +214,20 @@ func TestSlapdDisabledExpressions(t *testing.T) {
 				t.Errorf("%q: ReadUser(%s) = %v, %v; full read %v", tc.expr, u.Username, one, err, u.Disabled)
 			}
 		}
+	}
+}
+
+// A disabled flag naming a password policy that does not exist fails the
+// read (and Test connection) with a message naming it; nothing is guessed.
+func TestSlapdMissingLockPolicy(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.Options{Users: 3, Teams: 1})
+	src := srv.Source()
+	src.Attributes.Disabled = `locked(pwdAccountLockedTime, "cn=nope,` + bDN + `")`
+	c := directory.New(nil)
+	if _, err := c.Read(ctxT(t), &src); directory.ErrorKind(err) != directory.KindConfig || !strings.Contains(model.ErrorMessage(err), "cn=nope") {
+		t.Errorf("Read: %v", err)
+	}
+	if _, err := c.Test(ctxT(t), &src); directory.ErrorKind(err) != directory.KindConfig {
+		t.Errorf("Test: %v", err)
 	}
 }

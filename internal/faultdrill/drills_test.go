@@ -1,9 +1,7 @@
 package faultdrill
 
 import (
-	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,23 +14,6 @@ import (
 	"github.com/idsync/idsync/internal/store"
 	"github.com/idsync/idsync/internal/store/pgtest"
 )
-
-// EnvKnownFailing turns the checks of known failures (see issue 15) from a
-// logged "KNOWN FAILING" line into test failures.
-const EnvKnownFailing = "IDSYNC_DRILLS_KNOWN_FAILING"
-
-// knownIssue reports a check that fails for a known, still open finding of
-// issue 15: logged, or with EnvKnownFailing=1 a failure. Every other check
-// of the drill still fails it.
-func knownIssue(t *testing.T, reason, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(EnvKnownFailing) == "1" {
-		t.Errorf("%s (known failing: %s)", msg, reason)
-		return
-	}
-	t.Logf("KNOWN FAILING, see issue 15 (%s=1 makes it fail): %s: %s", EnvKnownFailing, reason, msg)
-}
 
 // drill is one interruption and its recovery.
 type drill struct {
@@ -68,53 +49,73 @@ var (
 	both   = []string{store.DialectPostgres, store.DialectSQLite}
 )
 
-// Reasons of the drills still failing; each names the finding of issue 15
-// it shows.
+// Exit statuses of `idsync sync` (docs/sync.md, "Command line").
 const (
-	termExitsZero = "a SIGTERM'd (cancelled) apply exits 0 (issue 15 item 5)"
-	lockIgnored   = "an apply whose lock connection was terminated runs its next batch, failing only on a user the second apply created (issue 15 item 2)"
+	exitHeld      = 3 // the guard held the plan; nothing applied
+	exitCancelled = 5 // stopped before any batch
+	exitFailed    = 6 // failed before any batch (directory read…)
+	exitPartial   = 7 // cancelled or failed after some batches
 )
+
+// checkExit checks a run's exit status.
+func checkExit(t *testing.T, r result, want int) {
+	t.Helper()
+	if r.code != want {
+		t.Errorf("idsync sync exited %d, want %d: %v", r.code, want, r)
+	}
+}
 
 func drills() []drill {
 	return []drill{
-		{name: "sigkill-before-first-batch", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@1", syscall.SIGKILL, true)},
+		{name: "sigkill-before-first-batch", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@1", syscall.SIGKILL, true, 0)},
 		// A killed apply's lease blocks the next apply for a minute; this
 		// drill waits for it, the others fast-forward it (expireLease).
-		{name: "sigkill-between-batches", run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@4", syscall.SIGKILL, false)},
-		{name: "sigkill-between-batches-fast", dialects: []string{store.DialectSQLite}, run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@4", syscall.SIGKILL, true)},
-		{name: "sigkill-during-commit", dialects: both, run: interruptApply(faultinject.ApplyBeforeCommit+"=kill@3", syscall.SIGKILL, true)},
-		{name: "sigkill-after-commit", run: interruptApply(faultinject.ApplyAfterCommit+"=kill@5", syscall.SIGKILL, true)},
-		{name: "sigterm-before-first-batch", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@1", 0, false)},
-		{name: "sigterm-between-batches", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@4", 0, false)},
-		{name: "sigterm-during-commit", dialects: both, run: interruptApply(faultinject.ApplyBeforeCommit+"=term@3", 0, false)},
+		{name: "sigkill-between-batches", run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@4", syscall.SIGKILL, false, 0)},
+		{name: "sigkill-between-batches-fast", dialects: []string{store.DialectSQLite}, run: interruptApply(faultinject.ApplyBeforeBatch+"=kill@4", syscall.SIGKILL, true, 0)},
+		{name: "sigkill-during-commit", dialects: both, run: interruptApply(faultinject.ApplyBeforeCommit+"=kill@3", syscall.SIGKILL, true, 0)},
+		{name: "sigkill-after-commit", run: interruptApply(faultinject.ApplyAfterCommit+"=kill@5", syscall.SIGKILL, true, 0)},
+		{name: "sigterm-before-first-batch", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@1", 0, false, exitCancelled)},
+		{name: "sigterm-between-batches", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@4", 0, false, exitPartial)},
+		{name: "sigterm-during-commit", dialects: both, run: interruptApply(faultinject.ApplyBeforeCommit+"=term@3", 0, false, exitPartial)},
 		{name: "sigkill-during-delivery", run: killDuringDelivery},
 		{name: "postgres-restart-mid-apply", run: postgresRestartMidApply},
 		{name: "postgres-restart-mid-delivery", run: postgresRestartMidDelivery},
 		{name: "lock-connection-terminated", run: lockConnectionTerminated},
 		{name: "lock-taken-over", dialects: both, run: lockTakenOver},
-		{name: "directory-drops-connection-mid-read", run: badDirectory(proxyMode{kind: "cut", after: 150})},
-		{name: "directory-times-out", run: badDirectory(proxyMode{kind: "stall", after: 150})},
-		{name: "directory-answers-no-users", run: badDirectory(proxyMode{kind: "drop", dropSuffix: slapdtest.PeopleDN})},
-		{name: "directory-loses-an-ou", run: badDirectory(proxyMode{kind: "drop", dropSuffix: contractorOU})},
+		{name: "directory-drops-connection-mid-read", run: badDirectory(proxyMode{kind: "cut", after: 150}, exitFailed)},
+		{name: "directory-times-out", run: badDirectory(proxyMode{kind: "stall", after: 150}, exitFailed)},
+		{name: "directory-answers-no-users", run: badDirectory(proxyMode{kind: "drop", dropSuffix: slapdtest.PeopleDN}, exitFailed)},
+		{name: "directory-loses-an-ou", run: badDirectory(proxyMode{kind: "drop", dropSuffix: contractorOU}, exitHeld)},
 		{name: "product-down-for-a-run", run: productDownForARun},
 	}
 }
 
-// TestDrills runs every drill (`make test-faults`).
+// TestDrills runs every drill (`make test-faults`), two at a time (go
+// test's -parallel, GOMAXPROCS by default): each has its own database,
+// data directory, proxy and webhook receiver; the slapd is only read.
 func TestDrills(t *testing.T) {
 	h := &harness{t: t, ldap: startDirectory(t), refs: map[string]reference{}}
 	start := time.Now()
-	for _, d := range drills() {
-		dialects := d.dialects
-		if dialects == nil {
-			dialects = pgOnly
-		}
-		for _, dialect := range dialects {
-			t.Run(d.name+"/"+dialect, func(t *testing.T) {
-				d.run(t, h, dialect)
-			})
-		}
+	all := drills()
+	// The clean references first, under the parent test, which outlives
+	// the parallel drills.
+	for _, d := range both {
+		h.ref(t, d)
 	}
+	t.Run("drill", func(t *testing.T) {
+		for _, d := range all {
+			dialects := d.dialects
+			if dialects == nil {
+				dialects = pgOnly
+			}
+			for _, dialect := range dialects {
+				t.Run(d.name+"/"+dialect, func(t *testing.T) {
+					t.Parallel()
+					d.run(t, h, dialect)
+				})
+			}
+		}
+	})
 	t.Logf("drills took %s", time.Since(start).Round(time.Second))
 }
 
@@ -139,7 +140,8 @@ func (e *env) rerun() result {
 // interruptApply interrupts `idsync sync --apply` at a fault point; sig is
 // the signal that must have ended it (0: it ends by itself, for SIGTERM).
 // fastForward expires a killed apply's lease instead of waiting for it.
-func interruptApply(faults string, sig syscall.Signal, fastForward bool) func(t *testing.T, h *harness, dialect string) {
+// wantCode is the exit status a SIGTERM'd run must end with.
+func interruptApply(faults string, sig syscall.Signal, fastForward bool, wantCode int) func(t *testing.T, h *harness, dialect string) {
 	return func(t *testing.T, h *harness, dialect string) {
 		ref := h.ref(t, dialect)
 		e := newEnv(t, dialect, freshDSN(t, dialect), h.ldap.URL)
@@ -153,8 +155,8 @@ func interruptApply(faults string, sig syscall.Signal, fastForward bool) func(t 
 		if sig == 0 && strings.Contains(r.out, "succeeded") {
 			t.Errorf("a SIGTERM'd apply reported success: %v", r)
 		}
-		if sig == 0 && r.err == nil {
-			knownIssue(t, termExitsZero, "idsync sync --apply exited 0")
+		if sig == 0 {
+			checkExit(t, r, wantCode)
 		}
 		if sig == syscall.SIGKILL && fastForward {
 			e.expireLease()
@@ -282,7 +284,8 @@ func lockTakenOver(t *testing.T, h *harness, dialect string) {
 // badDirectory syncs a converged installation through a directory that
 // misbehaves: the run must change nothing (above all, remove nobody), and
 // once the directory is back the next run converges.
-func badDirectory(m proxyMode) func(t *testing.T, h *harness, dialect string) {
+// wantCode is the exit status of the run against the faulty directory.
+func badDirectory(m proxyMode, wantCode int) func(t *testing.T, h *harness, dialect string) {
 	return func(t *testing.T, h *harness, dialect string) {
 		ref := h.ref(t, dialect)
 		p := startProxy(t, h.ldap.URL)
@@ -296,6 +299,7 @@ func badDirectory(m proxyMode) func(t *testing.T, h *harness, dialect string) {
 		if r.err == nil {
 			t.Errorf("a sync through the faulty directory exited 0: %v", r)
 		}
+		checkExit(t, r, wantCode)
 		compare(t, "after the run against the faulty directory", before, dump(t, e.st))
 		p.set(proxyMode{kind: "pass"})
 		e.rerun()
