@@ -208,6 +208,9 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 		return nil, newError(src, KindProtocol, s.url, nil, "%d entries share the external id %q", len(users), externalID)
 	}
 	u := users[0]
+	if src.Kind == model.SourceActiveDirectory && adMemberOnly(src) {
+		return s.readUserAD(ctx, src, u, m.primarySID)
+	}
 
 	// Walk upwards breadth-first: groups containing the user (by DN in
 	// member/uniqueMember, by uid in memberUid: the server applies each
