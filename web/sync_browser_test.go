@@ -477,7 +477,7 @@ func TestBrowserSyncFlow(t *testing.T) {
 	if loc := b.value("after the refused apply", chromedp.Location()); !strings.Contains(loc, "/sync?run=") {
 		t.Fatalf("applying the outdated preview went to %s, want back to the preview", loc)
 	}
-	if got := text(`[data-testid="flash"]`); got != "The directory or the data changed since this preview — preview again." {
+	if got := text(`[data-testid="flash"]`); !strings.HasPrefix(got, "The plan would differ from this preview (") || !strings.HasSuffix(got, ") — preview again.") {
 		t.Errorf("stale apply message = %q", got)
 	}
 	if n := count(`.flash-error[data-testid="flash"]`); n != "1" {

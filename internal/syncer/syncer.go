@@ -400,6 +400,7 @@ func describePlan(run *model.Run, plan *model.Plan) {
 	run.Holds = plan.Holds
 	run.SnapshotHash = plan.SnapshotHash
 	run.StateHash = plan.StateHash
+	run.PlanHash = syncplan.PlanHash(plan)
 }
 
 // storePlan stores a preview's plan (what apply runs) and its plan lines
@@ -549,9 +550,70 @@ func holdError(holds []model.Hold) error {
 	return model.Errorf(model.ECONFLICT, "The run is held for review: %s Tick \"override\" to apply it anyway.", strings.Join(msgs, " "))
 }
 
-// errStale is what apply answers when the preview no longer matches.
-func errStale() error {
-	return model.Errorf(model.ECONFLICT, "The directory or the data changed since this preview — preview again.")
+// errStale is what apply answers when the preview no longer matches;
+// changed says how.
+func errStale(changed string) error {
+	return model.Errorf(model.ECONFLICT, "The plan would differ from this preview (%s) — preview again.", changed)
+}
+
+// planChanged re-plans preview prev from what g read now and returns ""
+// when the plan is the one previewed (same plan hash), else what changed.
+// An edit the plan does not depend on therefore never makes a preview
+// stale. A preview stored before plan hashes compares its inputs instead.
+func (s *Syncer) planChanged(ctx context.Context, prev *model.Run, g *gathered, rl *runLog) string {
+	if prev.PlanHash == "" {
+		if g.stateHash != prev.StateHash || (g.snap != nil && g.snapHash != prev.SnapshotHash) {
+			return "the directory or the data changed"
+		}
+		return ""
+	}
+	start := time.Now()
+	var np *model.Plan
+	if prev.Kind == model.RunReconcile {
+		np = syncplan.ReconcileDevices(g.state)
+	} else {
+		base, err := s.baseline(ctx, prev.SourceID)
+		if err != nil {
+			return "the last good run could not be read"
+		}
+		np = syncplan.Build(syncplan.Input{Snapshot: g.snap, State: g.state, SourceID: prev.SourceID, Baseline: base, Now: s.now(),
+			SnapshotHash: g.snapHash, StateHash: g.stateHash})
+	}
+	h := syncplan.PlanHash(np)
+	rl.printf("re-planned from a fresh read: %d actions, %s (%s)", len(np.Actions),
+		map[bool]string{true: "the same plan", false: "a different plan"}[h == prev.PlanHash], time.Since(start).Round(time.Millisecond))
+	if h == prev.PlanHash {
+		return ""
+	}
+	var now model.Run
+	describePlan(&now, np)
+	return countChanges(prev.Counts, now.Counts)
+}
+
+// countChanges describes how a plan's counts moved, e.g. "update_attribute
+// 3 → 4; holds 0 → 1", or that the same number of changes now targets
+// other users, groups or values.
+func countChanges(before, after map[string]int) string {
+	keys := map[string]int{}
+	for k := range before {
+		keys[k] = 1
+	}
+	for k := range after {
+		keys[k] = 1
+	}
+	var parts []string
+	for _, k := range sortedKeys(keys) {
+		if k == "users_changed" || k == "skipped" {
+			continue
+		}
+		if before[k] != after[k] {
+			parts = append(parts, fmt.Sprintf("%s %d → %d", k, before[k], after[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "as many changes, but to other users, groups or values"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Apply executes the plan stored with preview previewRunID, exactly, in
@@ -688,12 +750,11 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 		return nil, r, err
 	}
 	snap, state, plan := g.snap, g.state, g.plan
-	stale := g.stateHash != prev.StateHash || (snap != nil && g.snapHash != prev.SnapshotHash)
-	if stale {
+	if changed := s.planChanged(ctx, prev, g, rl); changed != "" {
 		if err := s.st.SetRunStatus(ctx, prev.ID, model.RunStale); err != nil {
 			s.log.Warn("syncer: mark preview stale", "run", prev.ID, "err", err)
 		}
-		r, err := s.fail(ctx, run, rl, errStale())
+		r, err := s.fail(ctx, run, rl, errStale(changed))
 		return nil, r, err
 	}
 	if len(prev.Holds) > 0 && !override {

@@ -487,7 +487,7 @@ func previewPlan(v SyncView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 45, "<button type=\"submit\" data-testid=\"apply\">Apply this plan</button> <small class=\"help\">Apply executes exactly this plan; it refuses if the directory or the data changed since the preview.</small></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 45, "<button type=\"submit\" data-testid=\"apply\">Apply this plan</button> <small class=\"help\">Apply executes exactly this plan; it re-plans from a fresh read first and refuses if the plan would differ.</small></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
