@@ -33,7 +33,10 @@ type adGroup struct {
 // user and those groups (matching the group filter), each listing the user
 // when a direct member (memberOf, or the primary group with PrimaryGroups)
 // and the groups nested in it, which is what a full read gives for them.
-func (s *session) readUserAD(ctx context.Context, src *model.Source, u model.DirUser, primarySID string) (*model.Snapshot, error) {
+//
+// ok is false when the server answers no tokenGroups at all (a server that
+// only looks like AD): the caller then walks the groups by search.
+func (s *session) readUserAD(ctx context.Context, src *model.Source, u model.DirUser, primarySID string) (*model.Snapshot, bool, error) {
 	anyF, _ := ldap.CompileFilter("(objectClass=*)")
 	var direct []string
 	var sids [][]byte
@@ -53,7 +56,10 @@ func (s *session) readUserAD(ctx context.Context, src *model.Source, u model.Dir
 		return nil
 	})
 	if err != nil {
-		return nil, classify(ctx, src, s.url, "read groups of "+u.DN, err)
+		return nil, false, classify(ctx, src, s.url, "read groups of "+u.DN, err)
+	}
+	if len(sids) == 0 {
+		return nil, false, nil
 	}
 	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
 	guid := strings.EqualFold(idAttr, "objectGUID")
@@ -100,13 +106,13 @@ func (s *session) readUserAD(ctx context.Context, src *model.Source, u model.Dir
 		f.WriteString("))")
 		sids = sids[n:]
 		if err := s.pagedSearch(ctx, src, "read groups of "+u.DN, base, f.String(), attrs, take); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	// Distribution groups (not in tokenGroups): follow memberOf by DN.
 	fp, err := ldap.CompileFilter(groupF)
 	if err != nil {
-		return nil, newError(src, KindFilter, s.url, err, "group filter %q does not parse: %v", groupF, filterReason(err))
+		return nil, false, newError(src, KindFilter, s.url, err, "group filter %q does not parse: %v", groupF, filterReason(err))
 	}
 	tried := map[string]bool{}
 	pending := slices.Clone(direct)
@@ -124,7 +130,7 @@ func (s *session) readUserAD(ctx context.Context, src *model.Source, u model.Dir
 			tried[k] = true
 			err := s.w.search(&searchReq{base: dn, scope: ldap.ScopeBaseObject, filter: fp, attrs: attrs}, take)
 			if err != nil && !ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultReferral) {
-				return nil, classify(ctx, src, s.url, "read group "+dn, err)
+				return nil, false, classify(ctx, src, s.url, "read group "+dn, err)
 			}
 		}
 	}
@@ -152,5 +158,5 @@ func (s *session) readUserAD(ctx context.Context, src *model.Source, u model.Dir
 		snap.Groups = append(snap.Groups, dg)
 	}
 	slices.SortFunc(snap.Groups, func(a, b model.DirGroup) int { return strings.Compare(a.DN, b.DN) })
-	return snap, nil
+	return snap, true, nil
 }

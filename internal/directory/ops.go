@@ -209,7 +209,11 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 	}
 	u := users[0]
 	if src.Kind == model.SourceActiveDirectory && adMemberOnly(src) {
-		return s.readUserAD(ctx, src, u, m.primarySID)
+		snap, ok, err := s.readUserAD(ctx, src, u, m.primarySID)
+		if err != nil || ok {
+			return snap, err
+		}
+		// No tokenGroups (not a real AD): the search walk below.
 	}
 
 	// Walk upwards breadth-first: groups containing the user (by DN in
