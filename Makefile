@@ -2,12 +2,13 @@
 GO       ?= go
 BIN      := bin/idsync
 PKGS     := ./...
-# apt packages the test suite needs (real OpenLDAP, headless Chromium, an SMTP server).
-TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd
+# apt packages the test suite needs (real OpenLDAP, headless Chromium, an SMTP server,
+# PostgreSQL's initdb for the private servers of the fault drills).
+TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd postgresql
 # npm packages of the third-party SCIM test server (internal/products/scimmytest).
 SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
-.PHONY: run build test test-deps check generate bench clean fuzz fuzz-short
+.PHONY: run build test test-deps test-faults check generate bench clean fuzz fuzz-short
 
 run: build
 	@mkdir -p var
@@ -27,6 +28,7 @@ test-deps:
 	command -v ldapsearch >/dev/null 2>&1 || missing="$$missing ldap-utils"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -72,6 +74,11 @@ fuzz-short:
 
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=60s
+
+# test-faults runs only the fault drills (docs/faults.md); `make test` runs
+# them too, as package internal/faultdrill.
+test-faults: test-deps
+	$(GO) test -count=1 -timeout 15m -v ./internal/faultdrill/
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./...

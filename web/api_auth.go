@@ -118,9 +118,10 @@ func tokenOwnerAllows(owner *model.Admin, tok *model.APIToken) error {
 	return nil
 }
 
-// accountActive reports whether a console account may act.
+// accountActive reports whether a console account may act: disabling an
+// account disables its tokens at their next request.
 func accountActive(a *model.Admin) bool {
-	return a != nil
+	return a.Active()
 }
 
 // apiRequireAdmin restricts an API route (also a GET) to the admin role.

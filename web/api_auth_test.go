@@ -121,12 +121,33 @@ func testAPIAuthorizationMatrix(t *testing.T, dialect string) {
 	}
 
 	// The account's role now below the token's: refused at the next request.
-	bob.Role = model.RoleAuditor
-	if err := e.st.UpdateAdmin(ctx, bob); err != nil {
+	if _, err := e.st.SetAdminRole(ctx, bob.ID, model.RoleAuditor); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.api("GET", "/api/v1/me", bobTok, nil, nil); r.status != http.StatusForbidden {
 		t.Errorf("admin token of a downgraded account: %d %s", r.status, r.raw)
+	}
+
+	// A disabled account's tokens are refused at their next request, and
+	// work again when it is enabled.
+	carol := e.createAdmin("carol", model.RoleAdmin)
+	carolTok, _ := e.token(carol, "carol-ci", model.RoleAdmin, 0)
+	if r := e.api("GET", "/api/v1/me", carolTok, nil, nil); r.status != http.StatusOK {
+		t.Fatalf("carol's token: %d %s", r.status, r.raw)
+	}
+	if _, err := e.st.SetAdminStatus(ctx, carol.ID, model.AccountDisabled); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"GET", "POST"} {
+		if r := e.api(m, "/api/v1/users", carolTok, newUser("eve"), nil); r.status != http.StatusUnauthorized || !strings.Contains(string(r.raw), "disabled") {
+			t.Errorf("%s with the token of a disabled account: %d %s", m, r.status, r.raw)
+		}
+	}
+	if _, err := e.st.SetAdminStatus(ctx, carol.ID, model.AccountActive); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.api("GET", "/api/v1/me", carolTok, nil, nil); r.status != http.StatusOK {
+		t.Errorf("carol's token after enabling the account: %d %s", r.status, r.raw)
 	}
 
 	// An auditor cannot create an admin token.

@@ -25,8 +25,36 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	g.PATCH("/devices/:id", s.apiUpdateDevice)
 	g.DELETE("/devices/:id", s.apiDeleteDevice)
 
-	g.GET("/service-groups", s.apiListServiceGroups)
-	g.GET("/profiles", s.apiListProfiles)
+	g.POST("/users/:id/refresh", s.apiRefreshUser)
+	g.GET("/users/:id/why", s.apiWhy)
+	g.POST("/devices/reconcile", s.apiPreviewReconcile)
+
+	g.GET("/runs", s.apiListRuns)
+	g.POST("/runs/preview", s.apiStartPreview)
+	g.GET("/runs/:id", s.apiGetRun)
+	g.GET("/runs/:id/items", s.apiListRunItems)
+	g.POST("/runs/:id/apply", s.apiApplyRun)
+	g.POST("/runs/:id/cancel", s.apiCancelRun)
+	g.GET("/runs/:id/report.csv", s.downloadRunCSV)
+	g.GET("/runs/:id/report.json", s.downloadRunJSON)
+
+	// /service-groups and /profiles: list, get, create, update, delete,
+	// add and remove members (api_groups.go).
+	s.apiGroupRoutes(g)
+
+	g.GET("/attributes", s.apiListAttributes)
+	g.GET("/settings", s.apiGetSettings)
+	g.PATCH("/settings", s.apiUpdateSettings)
+	g.GET("/sources", s.apiListSources)
+	g.GET("/sources/:id", s.apiGetSource)
+	g.GET("/mappings", s.apiListMappings)
+
+	g.GET("/products", s.apiListProducts)
+	g.POST("/products/sync", s.apiSyncProducts)
+	g.GET("/products/:id", s.apiGetProduct)
+	g.GET("/products/:id/deliveries", s.apiListDeliveries)
+
+	g.GET("/accounts", s.apiListAccounts, s.apiRequireAdmin)
 
 	g.GET("/audit", s.apiListAudit)
 	g.GET("/tokens", s.apiListTokens)

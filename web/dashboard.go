@@ -28,6 +28,9 @@ func (s *Server) showDashboard(c echo.Context) error {
 	if _, d.Profiles, err = s.store.ListProfiles(ctx, one); err != nil {
 		return fmt.Errorf("web: dashboard: %w", err)
 	}
+	if d.MissingGroups, err = s.missingGroupNotices(ctx); err != nil {
+		return err
+	}
 	sched, err := s.dashboardSchedule(c)
 	if err != nil {
 		return err

@@ -70,7 +70,18 @@ func (s *Server) login(c echo.Context) error {
 		f.Error = "The server is busy checking other sign-ins. Try again in a few seconds."
 		return s.renderLogin(c, http.StatusServiceUnavailable, f)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errDirectoryDown):
+		// Not a guess either; local accounts are unaffected.
+		attempts.cancel()
+		f.Error = err.Error()
+		return s.renderLogin(c, http.StatusServiceUnavailable, f)
+	case errors.Is(err, errDirectoryDisabled), errors.Is(err, errNotInGroups):
+		attempts.succeed() // the password was right
+		s.log.Info("web: directory sign-in refused", "username", username, "ip", ip, "why", err)
+		f.Error = err.Error()
+		return s.renderLogin(c, http.StatusForbidden, f)
+	case err != nil:
 		attempts.cancel()
 		return fmt.Errorf("web: login: %w", err)
 	}

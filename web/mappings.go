@@ -19,6 +19,9 @@ func (s *Server) mappingsView(c echo.Context) (pages.MappingsView, error) {
 	if v.Sources, err = s.store.ListSources(ctx); err != nil {
 		return v, err
 	}
+	if v.MissingGroups, err = s.missingGroupNotices(ctx); err != nil {
+		return v, err
+	}
 	if v.ServiceGroups, _, err = s.store.ListServiceGroups(ctx, model.ListQuery{PerPage: 500}); err != nil {
 		return v, err
 	}

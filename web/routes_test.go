@@ -13,15 +13,16 @@ import (
 
 // publicRoutes are the only routes an anonymous visitor may use.
 var publicRoutes = map[string]bool{
-	"GET /healthz":  true,
-	"GET /readyz":   true,
-	"GET /metrics":  true,
-	"GET /static/*": true,
-	"GET /login":    true,
-	"POST /login":   true,
-	"GET /setup":    true,
-	"POST /setup":   true,
-	"POST /logout":  true,
+	"GET /healthz":          true,
+	"GET /readyz":           true,
+	"GET /metrics":          true,
+	"GET /static/*":         true,
+	"GET /login":            true,
+	"POST /login":           true,
+	"GET /setup":            true,
+	"POST /setup":           true,
+	"POST /logout":          true,
+	"GET /api/openapi.json": true,
 
 	"GET /reset-password/:token":  true,
 	"POST /reset-password/:token": true,

@@ -78,6 +78,9 @@ type Deps struct {
 	SetupToken string
 	// Now is the clock (tests pass a fake one); nil = time.Now.
 	Now func() time.Time
+	// DirectoryLogin checks directory accounts' passwords (console
+	// sign-in with the directory); nil = only local accounts sign in.
+	DirectoryLogin DirectoryLogin
 	// PasswordParams are the argon2id costs of new hashes; nil = the
 	// defaults (tests pass cheap ones; checks read them from the hash).
 	PasswordParams *auth.Params
@@ -101,13 +104,17 @@ type Server struct {
 	directory Directory
 	products  Products
 	scheduler Scheduler
-	alerts    Alerts
+
+	// imports holds CSV import previews until their apply (csv_import.go).
+	imports importCache
+	alerts  Alerts
 
 	// signInByUser throttles guesses per account from one client,
 	// signInByIP per client across accounts (login.go).
 	signInByUser *auth.Throttle
 	signInByIP   *auth.Throttle
 	hashParams   auth.Params // argon2id cost of new password hashes
+	dirLogin     DirectoryLogin
 	// hashing bounds concurrent argon2id work (64 MiB and two cores
 	// each), so a burst of sign-ins cannot exhaust memory or starve pages.
 	hashing *auth.Gate
@@ -160,6 +167,7 @@ func New(d Deps) (*Server, error) {
 	if s.hashing == nil {
 		s.hashing = auth.NewGate(0, 0, 0)
 	}
+	s.dirLogin = d.DirectoryLogin
 	s.hashParams = auth.DefaultParams()
 	if d.PasswordParams != nil {
 		s.hashParams = *d.PasswordParams

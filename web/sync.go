@@ -126,6 +126,9 @@ func (s *Server) showSyncPage(c echo.Context) error {
 		return err
 	}
 	v.Recent = recent
+	if v.MissingGroups, err = s.missingGroupNotices(ctx); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, pages.SyncPage(v))
 }
 

@@ -61,6 +61,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	dispatcher, err := products.New(m.Store, log, products.Options{
 		Policy:   products.URLPolicy{AllowLoopback: cfg.AllowLoopbackProducts},
 		Registry: reg,
+		Lease:    cfg.DeliveryLease,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -75,16 +76,17 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	})
 
 	srv, err := web.New(web.Deps{
-		Alerts:     notifier,
-		Products:   dispatcher,
-		Store:      m.Store,
-		Logger:     log,
-		Config:     cfg,
-		Metrics:    reg,
-		SetupToken: token,
-		Scheduler:  sched,
-		Syncer:     engine,
-		Directory:  dir,
+		Alerts:         notifier,
+		Products:       dispatcher,
+		Store:          m.Store,
+		Logger:         log,
+		Config:         cfg,
+		Metrics:        reg,
+		SetupToken:     token,
+		Scheduler:      sched,
+		Syncer:         engine,
+		Directory:      dir,
+		DirectoryLogin: dir,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -47,6 +47,7 @@ type Config struct {
 	TrustedProxies   []*net.IPNet
 	LoginMaxFailures int           // per account and per IP within LoginWindow
 	ApplyBatchSize   int           // actions per apply transaction; 0 = the syncer's default
+	DeliveryLease    time.Duration // how long a replica's claim on product deliveries lasts
 	LoginWindow      time.Duration // sliding window of the login rate limit
 	// PublicURL is the console's address as admins reach it, for links in
 	// alerts; "" = links are relative.
@@ -122,6 +123,7 @@ var options = []option{
 	{"login-window", "IDSYNC_LOGIN_WINDOW", "15m", "sliding window of the sign-in rate limit"},
 	{"public-url", "IDSYNC_PUBLIC_URL", "", "the console's address as admins reach it (links in alert messages), e.g. https://idsync.example.com"},
 	{"apply-batch-size", "IDSYNC_APPLY_BATCH_SIZE", "0", "actions one apply transaction executes (0 = 1000)"},
+	{"delivery-lease", "IDSYNC_DELIVERY_LEASE", "2m", "how long a replica's claim on product deliveries lasts; a stopped replica's claims are retried after it"},
 }
 
 // Load parses args (without the program and subcommand names) over the
@@ -176,7 +178,7 @@ func LoadFlags(args []string, env func(string) string, out io.Writer, extra func
 			return nil, fmt.Errorf("config: --%s: %q is not true or false", name, get(name))
 		}
 	}
-	durs := map[string]*time.Duration{"shutdown-timeout": &c.ShutdownTimeout, "session-max-age": &c.SessionMaxAge, "session-idle-timeout": &c.SessionIdleTimeout, "login-window": &c.LoginWindow}
+	durs := map[string]*time.Duration{"shutdown-timeout": &c.ShutdownTimeout, "session-max-age": &c.SessionMaxAge, "session-idle-timeout": &c.SessionIdleTimeout, "login-window": &c.LoginWindow, "delivery-lease": &c.DeliveryLease}
 	for name, dst := range durs {
 		if *dst, err = time.ParseDuration(get(name)); err != nil || *dst <= 0 {
 			return nil, fmt.Errorf("config: --%s: %q is not a positive duration like 15m", name, get(name))

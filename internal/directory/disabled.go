@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 //	      | bit(attr, mask)           an integer value has a bit of mask set
 //	      | past(attr [, format])     a date that is not in the future
 //	      | locked(attr [, duration]) a password-policy lock in force
+//	      | locked(attr, "policy DN") the duration is the policy's pwdLockoutDuration
 //
 // A value is a bare word or a "double-quoted" string (\" and \\ escape).
 // Each attribute is multi-valued: a predicate holds when any value makes it
@@ -68,6 +70,7 @@ type exprNode struct {
 	format string
 	dur    time.Duration
 	hasDur bool
+	policy string // locked(attr, "policy DN"): dur is read from its pwdLockoutDuration
 	kids   []*exprNode
 }
 
@@ -372,6 +375,10 @@ func (p *exprParser) call(fn string) (*exprNode, error) {
 			return nil, err
 		}
 		n := &exprNode{op: opLocked, attr: p.attr(args[0])}
+		if len(args) == 2 && strings.Contains(args[1], "=") {
+			n.policy = strings.TrimSpace(args[1])
+			return n, nil
+		}
 		if len(args) == 2 {
 			d, err := parseDuration(args[1])
 			if err != nil {
@@ -410,6 +417,41 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("duration %q is neither seconds nor a duration like 15m", s)
 	}
 	return d, nil
+}
+
+// Policies returns the password-policy DNs the expression reads
+// pwdLockoutDuration from (locked(attr, "cn=…")).
+func (x *DisabledExpr) Policies() []string {
+	var out []string
+	x.walk(func(n *exprNode) {
+		if n.policy != "" && !slices.Contains(out, n.policy) {
+			out = append(out, n.policy)
+		}
+	})
+	return out
+}
+
+// SetPolicyDuration sets the lock duration of every locked(…) naming the
+// policy dn (read from its pwdLockoutDuration; 0 = until reset).
+func (x *DisabledExpr) SetPolicyDuration(dn string, d time.Duration) {
+	x.walk(func(n *exprNode) {
+		if n.policy == dn {
+			n.dur, n.hasDur = d, true
+		}
+	})
+}
+
+func (x *DisabledExpr) walk(fn func(*exprNode)) {
+	var rec func(*exprNode)
+	rec = func(n *exprNode) {
+		fn(n)
+		for _, k := range n.kids {
+			rec(k)
+		}
+	}
+	if x != nil && x.root != nil {
+		rec(x.root)
+	}
 }
 
 // Eval reports whether the entry whose values of x.Attrs are vals (same

@@ -39,6 +39,9 @@ func (c *Client) ReadGroup(ctx context.Context, src *model.Source, dn string, ne
 		return nil, err
 	}
 	m.now = c.now()
+	if err := s.lockPolicies(ctx, src, m); err != nil {
+		return nil, err
+	}
 	snap := &model.Snapshot{SourceID: src.ID, ReadAt: time.Now().UTC()}
 	cl := newUnmatchedClassifier(s, src, m)
 	_, uidAttrs := memberAttrs(src)

@@ -3,7 +3,9 @@ package directory
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -328,4 +330,32 @@ func equalityOf(desc, attr string) (string, bool) {
 		}
 	}
 	return "", true
+}
+
+// lockPolicies reads pwdLockoutDuration from every password policy the
+// disabled expression names (locked(attr, "cn=default,ou=policies,…")).
+// A policy that cannot be read fails the read: guessing its duration
+// could disable or enable everyone.
+func (s *session) lockPolicies(ctx context.Context, src *model.Source, m *userMapper) error {
+	if m.disabled == nil {
+		return nil
+	}
+	any, _ := ldap.CompileFilter("(objectClass=*)")
+	for _, dn := range m.disabled.Policies() {
+		val, found := "", false
+		err := s.w.search(&searchReq{base: dn, scope: ldap.ScopeBaseObject, filter: any, attrs: []string{"pwdLockoutDuration"}}, func(e *rawEntry) error {
+			found = true
+			val = e.first("pwdLockoutDuration")
+			return nil
+		})
+		if err != nil && !ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultInvalidDNSyntax) {
+			return classify(ctx, src, s.url, "read password policy "+dn, err)
+		}
+		secs, perr := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+		if !found || perr != nil || secs < 0 {
+			return newError(src, KindConfig, s.url, nil, "the disabled flag names the password policy %q, which %s", dn, map[bool]string{false: "was not found", true: "has no pwdLockoutDuration this account can read"}[found])
+		}
+		m.disabled.SetPolicyDuration(dn, time.Duration(secs)*time.Second)
+	}
+	return nil
 }

@@ -2,8 +2,10 @@ package directory_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/directory/slapdtest"
@@ -151,4 +153,81 @@ func directGroups(snap *model.Snapshot, ext string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Disabled-flag expressions on a real slapd: ppolicy locks (permanent,
+// timed within and after pwdLockoutDuration), shadowExpire, employeeType.
+func TestSlapdDisabledExpressions(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	day := now.Unix() / 86400
+	person := func(uid, extra string) string {
+		return "dn: uid=" + uid + "," + pDN + "\nobjectClass: inetOrgPerson\nobjectClass: shadowAccount\nuid: " + uid + "\ncn: " + uid + "\nsn: " + uid + "\n" + extra + "\n"
+	}
+	ldif := person("perm", "pwdAccountLockedTime: "+directory.PermanentLock+"\n") +
+		person("recent", "pwdAccountLockedTime: "+now.Add(-5*time.Minute).Format("20060102150405Z")+"\n") +
+		person("old", "pwdAccountLockedTime: "+now.Add(-time.Hour).Format("20060102150405Z")+"\n") +
+		person("expired", "shadowExpire: "+strconv.FormatInt(day-1, 10)+"\n") +
+		person("later", "shadowExpire: "+strconv.FormatInt(day+30, 10)+"\nemployeeType: Inactive\n") +
+		person("plain", "") +
+		"dn: ou=policies," + bDN + "\nobjectClass: organizationalUnit\nou: policies\n\n" +
+		"dn: cn=default,ou=policies," + bDN + "\nobjectClass: device\nobjectClass: pwdPolicy\ncn: default\npwdAttribute: userPassword\npwdLockout: TRUE\npwdLockoutDuration: 900\n\n"
+	srv := slapdtest.Start(t, slapdtest.Options{LDIF: ldif})
+	c := directory.New(nil)
+	c.SetClock(func() time.Time { return now })
+	for _, tc := range []struct {
+		expr     string
+		disabled string // users disabled, sorted
+	}{
+		{"locked(pwdAccountLockedTime)", "perm"},
+		{"locked(pwdAccountLockedTime, 900)", "perm,recent"},
+		{"locked(pwdAccountLockedTime, 0)", "old,perm,recent"},
+		{`locked(pwdAccountLockedTime, "cn=default,ou=policies,` + bDN + `")`, "perm,recent"},
+		{"present(pwdAccountLockedTime)", "old,perm,recent"},
+		{"past(shadowExpire)", "expired"},
+		{"employeeType=inactive", "later"},
+		{"past(shadowExpire) || employeeType=inactive || locked(pwdAccountLockedTime)", "expired,later,perm"},
+		{"", ""},
+	} {
+		src := srv.Source()
+		src.Attributes.Disabled = tc.expr
+		snap, err := c.Read(ctxT(t), &src)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.expr, err)
+		}
+		var got []string
+		for _, u := range snap.Users {
+			if u.Disabled {
+				got = append(got, u.Username)
+			}
+		}
+		slices.Sort(got)
+		if strings.Join(got, ",") != tc.disabled {
+			t.Errorf("%q disables %v, want %s", tc.expr, got, tc.disabled)
+		}
+		if _, err := c.Test(ctxT(t), &src); err != nil {
+			t.Errorf("%q: Test: %v", tc.expr, err)
+		}
+		// A single-user read agrees.
+		for _, u := range snap.Users {
+			one, err := c.ReadUser(ctxT(t), &src, u.ExternalID)
+			if err != nil || one.Users[0].Disabled != u.Disabled {
+				t.Errorf("%q: ReadUser(%s) = %v, %v; full read %v", tc.expr, u.Username, one, err, u.Disabled)
+			}
+		}
+	}
+}
+
+// A disabled flag naming a password policy that does not exist fails the
+// read (and Test connection) with a message naming it; nothing is guessed.
+func TestSlapdMissingLockPolicy(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.Options{Users: 3, Teams: 1})
+	src := srv.Source()
+	src.Attributes.Disabled = `locked(pwdAccountLockedTime, "cn=nope,` + bDN + `")`
+	c := directory.New(nil)
+	if _, err := c.Read(ctxT(t), &src); directory.ErrorKind(err) != directory.KindConfig || !strings.Contains(model.ErrorMessage(err), "cn=nope") {
+		t.Errorf("Read: %v", err)
+	}
+	if _, err := c.Test(ctxT(t), &src); directory.ErrorKind(err) != directory.KindConfig {
+		t.Errorf("Test: %v", err)
+	}
 }

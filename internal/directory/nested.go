@@ -13,10 +13,14 @@ import (
 )
 
 // stableID renders an external id value: a 16-byte binary objectGUID as a
-// GUID string, anything else as text.
+// GUID string, anything else as text. With guid (the attribute is
+// objectGUID) a value of another length is no id: "".
 func stableID(v []byte, guid bool) string {
 	if len(v) == 16 && (guid || !utf8.Valid(v)) {
 		return formatGUID(v)
+	}
+	if guid {
+		return ""
 	}
 	return string(v)
 }
@@ -168,4 +172,77 @@ func dcSuffix(dn string) string {
 		parts = append(parts, "DC="+ldap.EscapeDN(r.Attributes[0].Value))
 	}
 	return strings.Join(parts, ",")
+}
+
+// FoundEntry is what FindByID found.
+type FoundEntry struct {
+	DN      string
+	IsGroup bool     // matches the group filter
+	Classes []string // objectClass values
+}
+
+// FindByID looks a stable id (objectGUID / entryUUID, the source's
+// external id attribute) up anywhere in the directory: below the domain
+// (the DC= part of the group base), or the group base without one. ok is
+// false when no entry has it. An id that cannot be one (a GUID of the
+// wrong form) is a KindConfig error.
+func (c *Client) FindByID(ctx context.Context, src *model.Source, id string) (FoundEntry, bool, error) {
+	var fe FoundEntry
+	attr := strings.TrimSpace(src.Attributes.ExternalID)
+	if attr == "" {
+		return fe, false, newError(src, KindConfig, "", nil, "no external id attribute configured")
+	}
+	value := ldap.EscapeFilter(id)
+	if strings.EqualFold(attr, "objectGUID") {
+		b, err := parseGUID(id)
+		if err != nil {
+			return fe, false, newError(src, KindConfig, "", err, "the stable id %q is not a GUID (objectGUID has 16 bytes)", id)
+		}
+		value = escapeFilterBytes(b)
+	}
+	s, err := c.connect(ctx, src)
+	if err != nil {
+		return fe, false, err
+	}
+	defer s.Close()
+	gbase := orDefault(src.GroupBaseDN, src.UserBaseDN)
+	base := dcSuffix(gbase)
+	if base == "" {
+		base = gbase
+	}
+	n := 0
+	err = s.pagedSearch(ctx, src, "find "+attr+" "+id, base, "("+attr+"="+value+")", []string{"objectClass"}, func(e *rawEntry) error {
+		n++
+		fe.DN = string(e.dn)
+		fe.Classes = nil
+		for _, a := range e.attrs {
+			if strings.EqualFold(string(a.name), "objectClass") {
+				for _, v := range a.vals {
+					fe.Classes = append(fe.Classes, string(v))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fe, false, err
+	}
+	if n == 0 {
+		return fe, false, nil
+	}
+	if n > 1 {
+		return fe, false, newError(src, KindProtocol, s.url, nil, "%d entries share the stable id %q", n, id)
+	}
+	fp, err := ldap.CompileFilter(orAll(src.GroupFilter))
+	if err != nil {
+		return fe, false, newError(src, KindFilter, s.url, err, "group filter %q does not parse: %v", orAll(src.GroupFilter), filterReason(err))
+	}
+	err = s.w.search(&searchReq{base: fe.DN, scope: ldap.ScopeBaseObject, filter: fp, attrs: []string{"1.1"}}, func(*rawEntry) error {
+		fe.IsGroup = true
+		return nil
+	})
+	if err != nil {
+		return fe, false, classify(ctx, src, s.url, "read "+fe.DN, err)
+	}
+	return fe, true, nil
 }

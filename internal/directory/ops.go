@@ -41,6 +41,13 @@ func (c *Client) Test(ctx context.Context, src *model.Source) (TestResult, error
 	if err := s.pagedSearch(ctx, src, "search groups", orDefault(src.GroupBaseDN, src.UserBaseDN), orAll(src.GroupFilter), noAttrs, func(*rawEntry) error { r.Groups++; return nil }); err != nil {
 		return TestResult{}, err
 	}
+	m, err := newUserMapper(src)
+	if err != nil {
+		return TestResult{}, err
+	}
+	if err := s.lockPolicies(ctx, src, m); err != nil {
+		return TestResult{}, err
+	}
 	r.Warnings = MembershipWarnings(src)
 	if r.Users == 0 {
 		return r, newError(src, KindEmpty, s.url, nil, "connected, but the user filter %q under %q matches zero users", orAll(src.UserFilter), src.UserBaseDN)
@@ -167,6 +174,9 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 		return nil, err
 	}
 	m.now = c.now()
+	if err := s.lockPolicies(ctx, src, m); err != nil {
+		return nil, err
+	}
 	idAttr := strings.TrimSpace(src.Attributes.ExternalID)
 	var idValue string
 	if m.guid {

@@ -139,6 +139,9 @@ func (m *userMapper) mapUser(e *rawEntry, u *model.DirUser) error {
 			switch s.kind {
 			case fExternalID:
 				u.ExternalID = stableID(v, m.guid)
+				if u.ExternalID == "" {
+					return fmt.Errorf("entry %q has an objectGUID of %d bytes; a GUID has 16", u.DN, len(v))
+				}
 			case fUsername:
 				u.Username = string(v)
 			case fEmail:
@@ -245,6 +248,9 @@ func (c *Client) read(ctx context.Context, s *session, src *model.Source) (*mode
 		return nil, err
 	}
 	m.now = c.now()
+	if err := s.lockPolicies(ctx, src, m); err != nil {
+		return nil, err
+	}
 	users := make([]model.DirUser, 0, 1024)
 	primary := map[string][]string{} // primary group SID → external ids
 	err = s.pagedSearch(ctx, src, "search users", src.UserBaseDN, orAll(src.UserFilter), m.attrs, func(e *rawEntry) error {

@@ -263,9 +263,13 @@ func (ix *Index) Members(dn string, nested bool) (members map[string][]string, o
 
 // GroupMapping maps a directory group onto a service group (SPEC §1, §4).
 type GroupMapping struct {
-	ID               int64
-	SourceID         int64
-	GroupDN          string
+	ID       int64
+	SourceID int64
+	GroupDN  string
+	// GroupID is the group's stable id (objectGUID / entryUUID), recorded
+	// by the first sync that finds the group; a renamed or moved group is
+	// found by it and GroupDN updated. "" until known.
+	GroupID          string
 	ServiceGroupID   int64
 	ServiceGroupName string // filled on reads
 	Nested           bool
@@ -280,6 +284,7 @@ type ProvisioningMapping struct {
 	ID          int64
 	SourceID    int64
 	GroupDN     string
+	GroupID     string      // stable id, as GroupMapping.GroupID
 	AccountType AccountType // device_enabled: "Provision user as device-enabled"; administrator: "Provision user"
 	Nested      bool
 	Priority    int

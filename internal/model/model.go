@@ -234,11 +234,13 @@ type Admin struct {
 	LastLoginAt  time.Time
 
 	// Account state (account.go).
-	Status            AccountStatus
-	AuthSourceID      int64  // 0 = local password; else the source whose LDAP bind checks it
-	DirectoryDN       string // the DN last found for a directory account
-	PasswordChangedAt time.Time
-	MFAEnabled        bool // TOTP confirmed (the secret stays in the store)
+	Status       AccountStatus
+	AuthSourceID int64  // 0 = local password; else the source whose LDAP bind checks it
+	DirectoryDN  string // the DN last found for a directory account
+	// DirectoryCheckedAt is when the directory last confirmed the account.
+	DirectoryCheckedAt time.Time
+	PasswordChangedAt  time.Time
+	MFAEnabled         bool // TOTP confirmed (the secret stays in the store)
 }
 
 // AuditEntry records one change: who, when, what, before → after.

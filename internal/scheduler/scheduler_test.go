@@ -255,6 +255,14 @@ func TestLeadershipOneRun(t *testing.T) {
 func TestLeaderConnectionLostPostgres(t *testing.T) {
 	stores := sharedStores(t, store.DialectPostgres, 2)
 	ctx := context.Background()
+	// Another idsync on the same server, leading in its own database, with
+	// the same lock key and the same application name: it must survive.
+	neighbour := sharedStores(t, store.DialectPostgres, 1)[0]
+	other, err := neighbour.TryLease(ctx, LeaseName, "neighbour", time.Second)
+	if err != nil || other == nil {
+		t.Fatalf("neighbour TryLease = %v, %v; want its own lease", other, err)
+	}
+	defer func() { _ = other.Release(ctx) }()
 	crashed, err := stores[0].TryLease(ctx, LeaseName, "crashed", time.Second)
 	if err != nil || crashed == nil {
 		t.Fatalf("TryLease = %v, %v; want the lease", crashed, err)
@@ -286,6 +294,9 @@ WHERE l.locktype = 'advisory' AND l.classid = ? AND l.objid = ? AND l.objsubid =
 		t.Error("Renew on a dead session succeeded")
 	}
 	_ = crashed.Release(ctx)
+	if err := other.Renew(ctx); err != nil {
+		t.Errorf("the other database's leader lost its lease: %v", err)
+	}
 }
 
 // A SQLite leader that stops renewing (crashed) is replaced after the TTL.

@@ -311,3 +311,17 @@ func (s *Store) UsePasswordReset(ctx context.Context, tokenHash, hash string, at
 		return "password", "set the password of " + r.Username + " with a reset link", true, nil
 	})
 }
+
+// TouchDirectoryCheck records that the directory confirmed account id at
+// at, under dn (not audited: nothing about the account changed).
+func (s *Store) TouchDirectoryCheck(ctx context.Context, id int64, dn string, at time.Time) error {
+	at = at.UTC().Truncate(time.Microsecond)
+	res := s.db.WithContext(ctx).Model(&adminRow{}).Where("id = ?", id).Updates(map[string]any{"directory_dn": dn, "directory_checked_at": at})
+	if res.Error != nil {
+		return fmt.Errorf("store: touch directory check: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return notFound("Account", id)
+	}
+	return nil
+}

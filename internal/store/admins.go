@@ -45,6 +45,9 @@ func (r *adminRow) model() model.Admin {
 		a.AuthSourceID = *r.AuthSourceID
 	}
 	a.DirectoryDN = r.DirectoryDN
+	if r.DirectoryCheckedAt != nil {
+		a.DirectoryCheckedAt = r.DirectoryCheckedAt.UTC()
+	}
 	if r.PasswordChangedAt != nil {
 		a.PasswordChangedAt = r.PasswordChangedAt.UTC()
 	}

@@ -18,6 +18,13 @@ type ApplyBatch struct {
 	SourceID int64 // source of the users the plan creates
 	Seq      int   // run item seq of Actions[0]
 	Actions  []model.Action
+	// DeferDeliveries, for a run of several batches, queues the product
+	// delivery of a user this batch changes (but did not create) in
+	// run_deliveries instead of at once: a later batch may change them
+	// again, and FlushRunDeliveries queues each once, after the run's
+	// last change (one delivery per user per run). A user created here is
+	// queued at once: the plan writes all of a new user in its create.
+	DeferDeliveries bool
 	// Progress written to the run row in the same transaction.
 	Done, Total int
 	// Lease is the apply lease the run holds: the batch commits only if it
@@ -184,7 +191,19 @@ func (a *applier) run() error {
 		return fmt.Errorf("count products: %w", err)
 	}
 	if products > 0 {
-		if err := bumpProductVersions(a.tx, notify, false); err != nil {
+		if a.b.DeferDeliveries {
+			now, later := a.splitDeliveries(notify)
+			if err := bumpProductVersions(a.tx, now, false); err != nil {
+				return err
+			}
+			rows := make([][]any, 0, len(later))
+			for _, id := range later {
+				rows = append(rows, []any{a.b.RunID, id})
+			}
+			if err := a.insertRows("run_deliveries", []string{"run_id", "user_id"}, rows, "ON CONFLICT DO NOTHING"); err != nil {
+				return err
+			}
+		} else if err := bumpProductVersions(a.tx, notify, false); err != nil {
 			return err
 		}
 	}
@@ -203,6 +222,57 @@ func (a *applier) run() error {
 	}
 	return a.tx.Exec("UPDATE runs SET done = ?, total = ?, phase = ? WHERE id = ?",
 		a.b.Done, a.b.Total, string(a.b.Actions[len(a.b.Actions)-1].Phase), a.b.RunID).Error
+}
+
+// splitDeliveries splits the users to deliver into those this batch
+// created (queued now) and the others (queued at the run's end).
+func (a *applier) splitDeliveries(ids []int64) (now, later []int64) {
+	created := make(map[int64]bool, len(a.created))
+	for _, id := range a.created {
+		created[id] = true
+	}
+	for _, id := range ids {
+		if created[id] {
+			now = append(now, id)
+		} else {
+			later = append(later, id)
+		}
+	}
+	return now, later
+}
+
+// FlushRunDeliveries queues the product deliveries that run runID deferred
+// (ApplyBatch.DeferDeliveries), each user once, and forgets them; with
+// others true, those of every run but runID instead: called under the
+// apply lease, they are what a killed run left. It works in chunks, one
+// transaction each, so that a failure loses nothing: what is left is
+// flushed by the next call.
+func (s *Store) FlushRunDeliveries(ctx context.Context, runID int64, others bool) (int, error) {
+	cond := "run_id = ?"
+	if others {
+		cond = "run_id <> ?"
+	}
+	total := 0
+	for {
+		var ids []int64
+		err := s.db.WithContext(ctx).Raw("SELECT DISTINCT user_id FROM run_deliveries WHERE "+cond+" ORDER BY user_id LIMIT 5000", runID).Scan(&ids).Error
+		if err != nil {
+			return total, dbErr("store: flush deliveries", err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := bumpProductVersions(tx, ids, false); err != nil {
+				return err
+			}
+			return tx.Exec("DELETE FROM run_deliveries WHERE "+cond+" AND user_id IN ?", runID, ids).Error
+		})
+		if err != nil {
+			return total, dbErr("store: flush deliveries", err)
+		}
+		total += len(ids)
+	}
 }
 
 func chunks[T any](s []T, n int) [][]T {

@@ -16,6 +16,7 @@ type groupMappingRow struct {
 	SourceID         int64
 	GroupDN          string `gorm:"column:group_dn"`
 	GroupDNKey       string `gorm:"column:group_dn_key"`
+	GroupID          string `gorm:"column:group_id"`
 	ServiceGroupID   int64
 	ServiceGroupName string `gorm:"->"`
 	Nested           bool
@@ -27,7 +28,7 @@ type groupMappingRow struct {
 func (groupMappingRow) TableName() string { return "group_mappings" }
 
 func (r *groupMappingRow) model() model.GroupMapping {
-	return model.GroupMapping{ID: r.ID, SourceID: r.SourceID, GroupDN: r.GroupDN, ServiceGroupID: r.ServiceGroupID,
+	return model.GroupMapping{ID: r.ID, SourceID: r.SourceID, GroupDN: r.GroupDN, GroupID: r.GroupID, ServiceGroupID: r.ServiceGroupID,
 		ServiceGroupName: r.ServiceGroupName, Nested: r.Nested, Force: r.ForceSync, Priority: r.Priority, CreatedAt: r.CreatedAt.UTC()}
 }
 
@@ -36,6 +37,7 @@ type provMappingRow struct {
 	SourceID    int64
 	GroupDN     string `gorm:"column:group_dn"`
 	GroupDNKey  string `gorm:"column:group_dn_key"`
+	GroupID     string `gorm:"column:group_id"`
 	AccountType string
 	Nested      bool
 	Priority    int
@@ -45,7 +47,7 @@ type provMappingRow struct {
 func (provMappingRow) TableName() string { return "provisioning_mappings" }
 
 func (r *provMappingRow) model() model.ProvisioningMapping {
-	return model.ProvisioningMapping{ID: r.ID, SourceID: r.SourceID, GroupDN: r.GroupDN, AccountType: model.AccountType(r.AccountType),
+	return model.ProvisioningMapping{ID: r.ID, SourceID: r.SourceID, GroupDN: r.GroupDN, GroupID: r.GroupID, AccountType: model.AccountType(r.AccountType),
 		Nested: r.Nested, Priority: r.Priority, CreatedAt: r.CreatedAt.UTC()}
 }
 
@@ -137,7 +139,7 @@ func (s *Store) CreateGroupMapping(ctx context.Context, m *model.GroupMapping) e
 		if err := validateGroupMapping(tx, &nm); err != nil {
 			return err
 		}
-		r := groupMappingRow{SourceID: nm.SourceID, GroupDN: nm.GroupDN, GroupDNKey: model.NormalizeDN(nm.GroupDN),
+		r := groupMappingRow{SourceID: nm.SourceID, GroupDN: nm.GroupDN, GroupDNKey: model.NormalizeDN(nm.GroupDN), GroupID: strings.TrimSpace(nm.GroupID),
 			ServiceGroupID: nm.ServiceGroupID, Nested: nm.Nested, ForceSync: nm.Force, Priority: nm.Priority, CreatedAt: now()}
 		if err := tx.Omit("service_group_name").Create(&r).Error; err != nil {
 			return dbErr("store: create group mapping", err)
@@ -163,7 +165,7 @@ func (s *Store) UpdateGroupMapping(ctx context.Context, m *model.GroupMapping) e
 			return err
 		}
 		err = tx.Model(&groupMappingRow{}).Where("id = ?", nm.ID).Updates(map[string]any{
-			"source_id": nm.SourceID, "group_dn": nm.GroupDN, "group_dn_key": model.NormalizeDN(nm.GroupDN),
+			"source_id": nm.SourceID, "group_dn": nm.GroupDN, "group_dn_key": model.NormalizeDN(nm.GroupDN), "group_id": keptGroupID(old.GroupDN, old.GroupID, nm.GroupDN, nm.GroupID),
 			"service_group_id": nm.ServiceGroupID, "nested": nm.Nested, "force_sync": nm.Force, "priority": nm.Priority}).Error
 		if err != nil {
 			return dbErr("store: update group mapping", err)
@@ -227,7 +229,7 @@ func (s *Store) CreateProvisioningMapping(ctx context.Context, m *model.Provisio
 		if err := validateProvMapping(tx, &nm); err != nil {
 			return err
 		}
-		r := provMappingRow{SourceID: nm.SourceID, GroupDN: nm.GroupDN, GroupDNKey: model.NormalizeDN(nm.GroupDN),
+		r := provMappingRow{SourceID: nm.SourceID, GroupDN: nm.GroupDN, GroupDNKey: model.NormalizeDN(nm.GroupDN), GroupID: strings.TrimSpace(nm.GroupID),
 			AccountType: string(nm.AccountType), Nested: nm.Nested, Priority: nm.Priority, CreatedAt: now()}
 		if err := tx.Create(&r).Error; err != nil {
 			return dbErr("store: create provisioning mapping", err)
@@ -253,7 +255,7 @@ func (s *Store) UpdateProvisioningMapping(ctx context.Context, m *model.Provisio
 			return err
 		}
 		err := tx.Model(&provMappingRow{}).Where("id = ?", nm.ID).Updates(map[string]any{
-			"source_id": nm.SourceID, "group_dn": nm.GroupDN, "group_dn_key": model.NormalizeDN(nm.GroupDN),
+			"source_id": nm.SourceID, "group_dn": nm.GroupDN, "group_dn_key": model.NormalizeDN(nm.GroupDN), "group_id": keptGroupID(old.GroupDN, old.GroupID, nm.GroupDN, nm.GroupID),
 			"account_type": string(nm.AccountType), "nested": nm.Nested, "priority": nm.Priority}).Error
 		if err != nil {
 			return dbErr("store: update provisioning mapping", err)

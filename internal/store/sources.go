@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
 )
 
@@ -152,6 +153,9 @@ func validateSource(s *model.Source, attrs *attrSet) error {
 	}
 	f.text("attributes.external_id", s.Attributes.ExternalID, true, 100)
 	f.text("attributes.username", s.Attributes.Username, true, 100)
+	if _, err := directory.ParseDisabled(s.Attributes.Disabled); err != nil {
+		f.add("attributes.disabled", "does not parse: %v", err)
+	}
 	for k, v := range s.Attributes.Enterprise {
 		if _, ok := attrs.byKey[k]; !ok {
 			f.add("attributes.enterprise."+k, "is not a known attribute")

@@ -378,13 +378,13 @@ func sameUser(a, b *model.User) bool {
 // to every device assigned to u, when the setting is on (SPEC §6). It is
 // triggered by the change only: unchanged values are not rewritten.
 func (s *Store) propagateToDevices(ctx context.Context, tx *gorm.DB, attrs *attrSet, u *model.User, old model.Attributes) error {
-	changed := model.Attributes{}
+	var egKeys []string
 	for _, d := range attrs.defs {
-		if d.EnterpriseGroup && old[d.Key] != u.Attributes[d.Key] {
-			changed[d.Key] = u.Attributes[d.Key]
+		if d.EnterpriseGroup {
+			egKeys = append(egKeys, d.Key)
 		}
 	}
-	if len(changed) == 0 {
+	if !anyChanged(egKeys, old, u.Attributes) {
 		return nil
 	}
 	st, err := loadSettings(tx)
@@ -403,17 +403,18 @@ func (s *Store) propagateToDevices(ctx context.Context, tx *gorm.DB, attrs *attr
 		if err != nil {
 			return err
 		}
+		changes := model.PropagateToDevice(egKeys, old, u.Attributes, before.Attributes)
+		if len(changes) == 0 {
+			continue
+		}
 		after := *before
 		after.Attributes = before.Attributes.Clone()
-		for k, v := range changed {
-			if v == "" {
-				delete(after.Attributes, k)
+		for _, c := range changes {
+			if c.New == "" {
+				delete(after.Attributes, c.Key)
 			} else {
-				after.Attributes[k] = v
+				after.Attributes[c.Key] = c.New
 			}
-		}
-		if maps.Equal(before.Attributes, after.Attributes) {
-			continue
 		}
 		after.UpdatedAt = now()
 		if err := tx.Model(&deviceRow{}).Where("id = ?", after.ID).Update("updated_at", after.UpdatedAt).Error; err != nil {
@@ -428,6 +429,16 @@ func (s *Store) propagateToDevices(ctx context.Context, tx *gorm.DB, attrs *attr
 		}
 	}
 	return nil
+}
+
+// anyChanged reports whether any of keys differs between a and b.
+func anyChanged(keys []string, a, b model.Attributes) bool {
+	for _, k := range keys {
+		if a[k] != b[k] {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteUser removes a user with their attribute values and memberships;

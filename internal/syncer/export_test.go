@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/model"
 )
 
@@ -30,6 +31,14 @@ func (r SnapshotReader) Read(context.Context, *model.Source) (*model.Snapshot, e
 }
 
 func (r SnapshotReader) ReadUser(context.Context, *model.Source, string) (*model.Snapshot, error) {
+	return nil, model.Errorf(model.ENOTFOUND, "not in this test directory")
+}
+
+func (r SnapshotReader) FindByID(context.Context, *model.Source, string) (directory.FoundEntry, bool, error) {
+	return directory.FoundEntry{}, false, nil
+}
+
+func (r SnapshotReader) ReadGroup(context.Context, *model.Source, string, bool) (*model.Snapshot, error) {
 	return nil, model.Errorf(model.ENOTFOUND, "not in this test directory")
 }
 

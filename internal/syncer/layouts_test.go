@@ -159,6 +159,9 @@ func TestLayoutUnmatchedMembersAndNoFlapping(t *testing.T) {
 		if it := found[`memberUid "DAVE"`]; it.UserID != dave.ID {
 			t.Errorf("DAVE's skip line names user %d, want dave %d", it.UserID, dave.ID)
 		}
+		if !strings.Contains(prev.Log, "group members matching no user: 2 dangling, 1 outside_base, 2 outside_filter, 2 unknown_uid") {
+			t.Errorf("the run log does not count the unmatched members:\n%s", prev.Log)
+		}
 		e.apply(prev, true) // erin leaves (the guard may hold a delete)
 
 		for name, code := range map[string]string{"erin": model.UnmatchedOutsideBase, "dave": model.UnmatchedUnknownUID} {

@@ -103,6 +103,9 @@ func (s *Syncer) heartbeat() {
 type reader interface {
 	Read(ctx context.Context, src *model.Source) (*model.Snapshot, error)
 	ReadUser(ctx context.Context, src *model.Source, externalID string) (*model.Snapshot, error)
+	// FindByID and ReadGroup find a mapped group by its stable id (relink.go).
+	FindByID(ctx context.Context, src *model.Source, id string) (directory.FoundEntry, bool, error)
+	ReadGroup(ctx context.Context, src *model.Source, dn string, nested bool) (*model.Snapshot, error)
 }
 
 // New returns a Syncer over st and dir, logging to logger (nil: discard).
@@ -239,6 +242,14 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 		return nil, nil, nil, err
 	}
 	snap, state := g.snap, g.state
+	linkSkips, relinked, err := s.linkMappings(ctx, src, snap, state, rl)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if relinked {
+		// Apply compares the state it loads (with the new DNs) to this.
+		g.stateHash = syncplan.StateHash(state)
+	}
 	base, err := s.baseline(ctx, src.ID)
 	if err != nil {
 		return nil, nil, nil, err
@@ -246,6 +257,7 @@ func (s *Syncer) planSource(ctx context.Context, run *model.Run, rl *runLog) (*m
 	start := time.Now()
 	plan := syncplan.Build(syncplan.Input{Snapshot: snap, State: state, SourceID: src.ID, Baseline: base, Now: s.now(),
 		SnapshotHash: g.snapHash, StateHash: g.stateHash})
+	plan.Skips = append(plan.Skips, linkSkips...)
 	describePlan(run, plan)
 	rl.printf("plan: %d actions, %d changes not performed, %d holds, %d users changed (%s)",
 		len(plan.Actions), len(plan.Skips), len(plan.Holds), run.Counts["users_changed"], time.Since(start).Round(time.Millisecond))
@@ -327,6 +339,9 @@ func (s *Syncer) readDirectory(ctx context.Context, src *model.Source, rl *runLo
 	}
 	cleanSnapshot(snap)
 	rl.printf("read directory: %d users, %d groups (%s)", len(snap.Users), len(snap.Groups), time.Since(start).Round(time.Millisecond))
+	if sum := unmatchedSummary(snap); sum != "" {
+		rl.printf("group members matching no user: %s (those of mapped groups are changes not performed, with their reason)", sum)
+	}
 	return snap, nil
 }
 
@@ -376,12 +391,16 @@ func describePlan(run *model.Run, plan *model.Plan) {
 	counts["actions"] = len(plan.Actions)
 	counts["skipped"] = len(plan.Skips)
 	counts["holds"] = len(plan.Holds)
+	if n := missingGroupSkips(plan.Skips); n > 0 {
+		counts["missing_groups"] = n
+	}
 	// Every changed user is delivered to their products (SPEC §9).
 	counts["users_changed"] = len(ids) + len(exts)
 	run.Counts = counts
 	run.Holds = plan.Holds
 	run.SnapshotHash = plan.SnapshotHash
 	run.StateHash = plan.StateHash
+	run.PlanHash = syncplan.PlanHash(plan)
 }
 
 // storePlan stores a preview's plan (what apply runs) and its plan lines
@@ -531,9 +550,70 @@ func holdError(holds []model.Hold) error {
 	return model.Errorf(model.ECONFLICT, "The run is held for review: %s Tick \"override\" to apply it anyway.", strings.Join(msgs, " "))
 }
 
-// errStale is what apply answers when the preview no longer matches.
-func errStale() error {
-	return model.Errorf(model.ECONFLICT, "The directory or the data changed since this preview — preview again.")
+// errStale is what apply answers when the preview no longer matches;
+// changed says how.
+func errStale(changed string) error {
+	return model.Errorf(model.ECONFLICT, "The plan would differ from this preview (%s) — preview again.", changed)
+}
+
+// planChanged re-plans preview prev from what g read now and returns ""
+// when the plan is the one previewed (same plan hash), else what changed.
+// An edit the plan does not depend on therefore never makes a preview
+// stale. A preview stored before plan hashes compares its inputs instead.
+func (s *Syncer) planChanged(ctx context.Context, prev *model.Run, g *gathered, rl *runLog) string {
+	if prev.PlanHash == "" {
+		if g.stateHash != prev.StateHash || (g.snap != nil && g.snapHash != prev.SnapshotHash) {
+			return "the directory or the data changed"
+		}
+		return ""
+	}
+	start := time.Now()
+	var np *model.Plan
+	if prev.Kind == model.RunReconcile {
+		np = syncplan.ReconcileDevices(g.state)
+	} else {
+		base, err := s.baseline(ctx, prev.SourceID)
+		if err != nil {
+			return "the last good run could not be read"
+		}
+		np = syncplan.Build(syncplan.Input{Snapshot: g.snap, State: g.state, SourceID: prev.SourceID, Baseline: base, Now: s.now(),
+			SnapshotHash: g.snapHash, StateHash: g.stateHash})
+	}
+	h := syncplan.PlanHash(np)
+	rl.printf("re-planned from a fresh read: %d actions, %s (%s)", len(np.Actions),
+		map[bool]string{true: "the same plan", false: "a different plan"}[h == prev.PlanHash], time.Since(start).Round(time.Millisecond))
+	if h == prev.PlanHash {
+		return ""
+	}
+	var now model.Run
+	describePlan(&now, np)
+	return countChanges(prev.Counts, now.Counts)
+}
+
+// countChanges describes how a plan's counts moved, e.g. "update_attribute
+// 3 → 4; holds 0 → 1", or that the same number of changes now targets
+// other users, groups or values.
+func countChanges(before, after map[string]int) string {
+	keys := map[string]int{}
+	for k := range before {
+		keys[k] = 1
+	}
+	for k := range after {
+		keys[k] = 1
+	}
+	var parts []string
+	for _, k := range sortedKeys(keys) {
+		if k == "users_changed" || k == "skipped" {
+			continue
+		}
+		if before[k] != after[k] {
+			parts = append(parts, fmt.Sprintf("%s %d → %d", k, before[k], after[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "as many changes, but to other users, groups or values"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Apply executes the plan stored with preview previewRunID, exactly, in
@@ -670,12 +750,11 @@ func (s *Syncer) prepareApply(ctx context.Context, previewRunID int64, override 
 		return nil, r, err
 	}
 	snap, state, plan := g.snap, g.state, g.plan
-	stale := g.stateHash != prev.StateHash || (snap != nil && g.snapHash != prev.SnapshotHash)
-	if stale {
+	if changed := s.planChanged(ctx, prev, g, rl); changed != "" {
 		if err := s.st.SetRunStatus(ctx, prev.ID, model.RunStale); err != nil {
 			s.log.Warn("syncer: mark preview stale", "run", prev.ID, "err", err)
 		}
-		r, err := s.fail(ctx, run, rl, errStale())
+		r, err := s.fail(ctx, run, rl, errStale(changed))
 		return nil, r, err
 	}
 	if len(prev.Holds) > 0 && !override {
@@ -787,6 +866,8 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	// leave its outcome unknown. Cancellation is checked between batches.
 	actx := model.WithActor(context.WithoutCancel(ctx), AuditActor)
 	run.Total = in.total
+	// Deliveries a killed run deferred are queued now (this run holds the lease).
+	s.flushDeliveries(ctx, run.ID, true, rl)
 	start := time.Now()
 	var applyErr error
 	failedAt := ""
@@ -814,7 +895,8 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 			break
 		}
 		end := off + len(actions)
-		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: actions, Done: end, Total: in.total, Lease: in.lease}
+		batch := store.ApplyBatch{RunID: run.ID, SourceID: run.SourceID, Seq: off, Actions: actions, Done: end, Total: in.total, Lease: in.lease,
+			DeferDeliveries: in.total > s.batchSize}
 		if err := s.st.ApplyActions(actx, batch, in.ids); err != nil {
 			applyErr = err
 			failedAt = fmt.Sprintf("%d–%d", off+1, end)
@@ -842,6 +924,7 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 	if err := s.st.AddRunItems(context.WithoutCancel(ctx), skipItems(run.ID, in.total, in.skips)); err != nil {
 		s.log.Error("syncer: record skipped changes", "run", run.ID, "err", err)
 	}
+	s.flushDeliveries(context.WithoutCancel(ctx), run.ID, false, rl)
 	rl.printf("applied %d of %d actions in %s", run.Done, run.Total, time.Since(start).Round(time.Millisecond))
 	switch {
 	case errors.Is(applyErr, store.ErrLeaseLost):
@@ -873,6 +956,22 @@ func (s *Syncer) execute(ctx context.Context, run *model.Run, rl *runLog, in app
 		}
 	}
 	return s.finish(ctx, run, rl)
+}
+
+// flushDeliveries queues the product deliveries run runID deferred to its
+// end (others: those every other run left — under the lease, a killed
+// run's), one per user. What cannot be queued now stays stored and is
+// queued by the next apply.
+func (s *Syncer) flushDeliveries(ctx context.Context, runID int64, others bool, rl *runLog) {
+	n, err := s.st.FlushRunDeliveries(ctx, runID, others)
+	switch {
+	case err != nil:
+		s.log.Warn("syncer: queue deferred deliveries; the next apply queues them", "run", runID, "err", err)
+	case n > 0 && !others:
+		rl.printf("queued the product deliveries of %d changed users", n)
+	case n > 0:
+		rl.printf("queued %d product deliveries an interrupted run left", n)
+	}
 }
 
 // detail is a failure's message for the run log and items: the store's

@@ -222,11 +222,19 @@ func TestSyncEndToEnd(t *testing.T) {
 			if p.Counts[string(model.ActUpdateAttribute)] != 1 {
 				t.Fatalf("want one attribute update, got %v", p.Counts)
 			}
-			if err := e.st.CreateServiceGroup(e.ctx, &model.ServiceGroup{Name: "Late arrival"}); err != nil {
+			// An admin edits the very value the plan changes: the plan would
+			// now read Rome → Lisbon, not Berlin → Lisbon.
+			u := e.userByName(slapdtest.Username(0))
+			u.Attributes[model.AttrLocation] = "Rome"
+			if err := e.st.UpdateUser(e.ctx, u); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.sy.Apply(e.ctx, p.ID, false, model.TriggerAdmin); model.ErrorCode(err) != model.ECONFLICT {
-				t.Fatalf("apply after a data change: got %v, want ECONFLICT", err)
+			_, err := e.sy.Apply(e.ctx, p.ID, false, model.TriggerAdmin)
+			if model.ErrorCode(err) != model.ECONFLICT || !strings.Contains(model.ErrorMessage(err), "preview again") {
+				t.Fatalf("apply after a change to a user the plan touches: got %v, want ECONFLICT", err)
+			}
+			if got := e.userByName(slapdtest.Username(0)).Attributes[model.AttrLocation]; got != "Rome" {
+				t.Errorf("a refused apply changed data: location %q", got)
 			}
 		})
 

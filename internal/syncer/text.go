@@ -1,6 +1,8 @@
 package syncer
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -44,7 +46,33 @@ func cleanSnapshot(snap *model.Snapshot) {
 		cleanAll(g.Users)
 		cleanAll(g.Groups)
 		cleanAll(g.Unresolved)
+		for j := range g.Unmatched {
+			um := &g.Unmatched[j]
+			um.Value, um.Detail, um.DN = store.CleanText(um.Value, 0), store.CleanText(um.Detail, 0), store.CleanText(um.DN, 0)
+			um.ExternalID, um.Username = store.CleanText(um.ExternalID, 0), cleanValue(um.Username)
+		}
 	}
+}
+
+// unmatchedSummary counts the snapshot's member values that matched no
+// user, by reason ("3 dangling, 1 outside_base"); "" when there are none.
+func unmatchedSummary(snap *model.Snapshot) string {
+	counts := map[string]int{}
+	var order []string
+	for _, g := range snap.Groups {
+		for _, um := range g.Unmatched {
+			if counts[um.Reason] == 0 {
+				order = append(order, um.Reason)
+			}
+			counts[um.Reason]++
+		}
+	}
+	slices.Sort(order)
+	parts := make([]string, len(order))
+	for i, r := range order {
+		parts[i] = strconv.Itoa(counts[r]) + " " + r
+	}
+	return strings.Join(parts, ", ")
 }
 
 func cleanAll(l []string) {

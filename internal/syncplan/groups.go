@@ -22,6 +22,7 @@ type sgInfo struct {
 // removes synced members who left every group mapped to it (SPEC §4).
 func (p *planner) serviceGroups() {
 	info := map[int64]*sgInfo{}
+	var forced []*sgMap
 	for i := range p.sgMaps {
 		sm := &p.sgMaps[i]
 		switch sm.status {
@@ -33,8 +34,8 @@ func (p *planner) serviceGroups() {
 			p.skips = append(p.skips, model.Skip{Phase: phSG, Kind: model.ActRemoveServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
 				Reason: "directory group " + quote(sm.m.GroupDN) + " was not found or is not valid; mapping skipped and no member of " + quote(sm.sg.Name) + " is removed because of it (tick force to treat it as empty)"})
 		case mapForced:
-			p.holds = append(p.holds, model.Hold{Code: HoldForceEmpty,
-				Message: "directory group " + quote(sm.m.GroupDN) + " was not found; its mapping has force on, so it is treated as empty and synced members of service group " + quote(sm.sg.Name) + " not in another mapped group are removed"})
+			// Held below only if it removes someone (issue 15 item 8).
+			forced = append(forced, sm)
 		}
 		in := info[sm.sg.ID]
 		if in == nil {
@@ -82,6 +83,21 @@ func (p *planner) serviceGroups() {
 		}
 	}
 
+	// A forced mapping to a missing group holds the removals it causes —
+	// all of its service group's, to be safe — and nothing once nobody is
+	// left to remove: it must not stop the source's other changes for good.
+	for _, sm := range forced {
+		n := removed[sm.sg.ID]
+		if n == 0 {
+			p.skips = append(p.skips, model.Skip{Phase: phSG, Kind: model.ActRemoveServiceGroup, GroupID: sm.sg.ID, GroupName: sm.sg.Name,
+				Reason: "directory group " + quote(sm.m.GroupDN) + " was not found; its mapping has force on, so it counts as empty, but no synced member of " + quote(sm.sg.Name) + " is left to remove: nothing held"})
+			continue
+		}
+		p.holds = append(p.holds, model.Hold{Code: HoldForceEmpty,
+			Message: "directory group " + quote(sm.m.GroupDN) + " was not found; its mapping has force on, so it is treated as empty and synced members of service group " + quote(sm.sg.Name) +
+				" not in another mapped group are removed — an override lets through " + plural(n, "removal") + " from " + quote(sm.sg.Name)})
+	}
+
 	ids := make([]int64, 0, len(removed))
 	for id := range removed {
 		ids = append(ids, id)
@@ -94,7 +110,8 @@ func (p *planner) serviceGroups() {
 		}
 		if massRemoval(removed[id], size) {
 			p.holds = append(p.holds, model.Hold{Code: HoldMassRemoval,
-				Message: "this run removes " + strconv.Itoa(removed[id]) + " of " + strconv.Itoa(size) + " members from service group " + quote(p.sgByID[id].Name)})
+				Message: "this run removes " + strconv.Itoa(removed[id]) + " of " + strconv.Itoa(size) + " members from service group " + quote(p.sgByID[id].Name) +
+					" — an override lets through these " + plural(removed[id], "removal")})
 		}
 	}
 }
@@ -301,4 +318,12 @@ func (p *planner) sortedServiceGroups() []*model.ServiceGroup {
 	slices.SortFunc(gs, func(a, b *model.ServiceGroup) int { return cmp.Compare(a.ID, b.ID) })
 	p.ruleGroups = gs
 	return gs
+}
+
+// plural returns "1 removal", "2 removals".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }

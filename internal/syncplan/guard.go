@@ -8,25 +8,42 @@ import (
 )
 
 // devices propagates this plan's enterprise-group attribute changes to the
-// devices assigned to each changed user (SPEC §6). Triggered by the change
-// only: users whose values do not change leave their devices alone.
+// devices assigned to each changed user (SPEC §6), by the same rule as a
+// console edit (model.PropagateToDevice). Triggered by the change only:
+// users whose values do not change leave their devices alone.
 func (p *planner) devices() {
 	if !p.set.SyncEnterpriseGroupsToDevices {
 		return
 	}
+	// The plan's changes per user, in the order they were planned.
+	type userChange struct {
+		keys     []string
+		old, new model.Attributes
+	}
+	var order []int64
+	byUser := map[int64]*userChange{}
 	for _, c := range p.egChanges {
-		for _, dev := range p.devsByUser[c.userID] {
-			old := dev.Attributes[c.key]
-			if old == c.new {
-				continue
-			}
-			u := p.userByID[c.userID]
+		uc := byUser[c.userID]
+		if uc == nil {
+			uc = &userChange{old: model.Attributes{}, new: model.Attributes{}}
+			byUser[c.userID] = uc
+			order = append(order, c.userID)
+		}
+		uc.keys = append(uc.keys, c.key)
+		uc.old[c.key], uc.new[c.key] = c.old, c.new
+	}
+	for _, id := range order {
+		uc := byUser[id]
+		u := p.userByID[id]
+		for _, dev := range p.devsByUser[id] {
 			name := "#" + itoa(dev.ID)
 			if dev.Name != "" {
 				name = quote(dev.Name)
 			}
-			p.act(model.Action{Phase: model.PhaseDevices, Kind: model.ActUpdateDevice, DeviceID: dev.ID, Attribute: c.key, Old: old, New: c.new,
-				Reason: "the assigned user's " + c.key + " changes from " + quote(c.old) + " to " + quote(c.new) + " (device " + name + ")"}, u, nil)
+			for _, ch := range model.PropagateToDevice(uc.keys, uc.old, uc.new, dev.Attributes) {
+				p.act(model.Action{Phase: model.PhaseDevices, Kind: model.ActUpdateDevice, DeviceID: dev.ID, Attribute: ch.Key, Old: ch.Old, New: ch.New,
+					Reason: "the assigned user's " + ch.Key + " changes from " + quote(uc.old[ch.Key]) + " to " + quote(ch.New) + " (device " + name + ")"}, u, nil)
+			}
 		}
 	}
 }

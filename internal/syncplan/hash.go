@@ -271,3 +271,56 @@ func boolCmp(a, b bool) int {
 	}
 	return 1
 }
+
+// PlanHash returns a stable SHA-256 (hex) of what a plan does: every
+// action's kind, phase and target (user, group, device, attribute) and the
+// values it writes, in plan order, and the holds. Reasons and display
+// names are left out: two plans with the same hash make the same changes
+// under the same guard. Apply compares it with the preview's to decide
+// whether the preview is stale (SPEC §7: stale means the plan would differ).
+func PlanHash(p *model.Plan) string {
+	w := newHasher("idsync plan v1")
+	if p == nil {
+		return w.sum()
+	}
+	w.int(int64(len(p.Actions)))
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		w.str(string(a.Phase))
+		w.str(string(a.Kind))
+		w.int(a.UserID)
+		w.str(a.ExternalID)
+		w.str(a.Attribute)
+		w.str(a.Old)
+		w.str(a.New)
+		w.int(a.GroupID)
+		w.int(a.DeviceID)
+		w.bool(a.AtCreate)
+		w.int(int64(len(a.AtCreation)))
+		for _, pl := range a.AtCreation {
+			w.str(string(pl.Kind))
+			w.int(pl.GroupID)
+		}
+		if u := a.User; u != nil {
+			w.int(1)
+			w.str(u.Username)
+			w.str(u.Email)
+			w.str(u.DisplayName)
+			w.str(u.DN)
+			w.str(u.ExternalID)
+			w.int(u.SourceID)
+			w.str(string(u.Status))
+			w.str(string(u.AccountType))
+			w.bool(u.DisabledBySync)
+			w.attrs(u.Attributes)
+		} else {
+			w.int(0)
+		}
+	}
+	w.int(int64(len(p.Holds)))
+	for _, h := range p.Holds {
+		w.str(h.Code)
+		w.str(h.Message)
+	}
+	return w.sum()
+}

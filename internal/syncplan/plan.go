@@ -51,6 +51,7 @@ const (
 	HoldBlankAttribute  = "blank_attribute"
 	HoldForceEmpty      = "force_empty"
 	HoldEmptyDirectory  = "empty_directory"
+	HoldMissingGroup    = "missing_group"
 )
 
 // Guard thresholds the settings page does not expose (docs/sync-rules.md).
@@ -293,6 +294,7 @@ func (p *planner) run() {
 	p.serviceGroups()
 	p.profiles()
 	p.devices()
+	p.missingGroups()
 	p.guard()
 	p.creationPlacements()
 }

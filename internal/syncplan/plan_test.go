@@ -1,6 +1,8 @@
 package syncplan
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/internal/model"
@@ -382,6 +384,20 @@ func TestBuildRules(t *testing.T) {
 				expect(t, p, hasAction(p, model.ActRemoveServiceGroup, "alice", sgStaff), "alice removed from Staff")
 				expect(t, p, !hasAction(p, model.ActRemoveServiceGroup, "carol", 0), "manual local member kept")
 				expect(t, p, hasHold(p, HoldForceEmpty), "force_empty hold")
+				expect(t, p, strings.Contains(p.Holds[0].Message, "an override lets through 1 removal from \"Staff\""), "the hold says what an override lets through")
+			},
+		},
+		{
+			name: "forced mapping to a missing group with nobody left to remove: no hold, other changes go through",
+			setup: func(f *fixture) {
+				f.st.GroupMappings[0].Force = true
+				f.dropGroup(dnStaff)
+				f.st.ServiceGroupMembers = slices.DeleteFunc(f.st.ServiceGroupMembers, func(m model.Membership) bool { return m.GroupID == sgStaff && !m.Manual })
+			},
+			check: func(t *testing.T, p *model.Plan) {
+				expect(t, p, len(actionsOf(p, model.ActRemoveServiceGroup, "")) == 0, "nothing to remove")
+				expect(t, p, !hasHold(p, HoldForceEmpty), "no force hold")
+				expect(t, p, hasSkip(p, model.ActRemoveServiceGroup, "", "nothing held"), "the mapping is reported")
 			},
 		},
 		{

@@ -14,14 +14,14 @@ func (p *planner) provisioning() {
 	if p.snap.Complete {
 		for _, pm := range p.provMaps {
 			if !pm.found {
-				p.skips = append(p.skips, model.Skip{Phase: phProv, Kind: model.ActDeleteUser,
-					Reason: "provisioning mapping " + quote(pm.m.GroupDN) + ": the directory group was not found; nobody is deprovisioned for being outside the provisioning groups until it is found again"})
+				p.skips = append(p.skips, model.Skip{Phase: phProv, Kind: p.deprovKind(),
+					Reason: "provisioning mapping " + quote(pm.m.GroupDN) + ": the directory group was not found; nobody is deprovisioned (" + p.deprovName() + ") for being outside the provisioning groups until it is found again"})
 			}
 		}
 	}
 	hasProv := len(p.provMaps) > 0
 	if p.set.DeprovisioningEnabled && !hasProv && len(p.managed) > 0 {
-		p.skips = append(p.skips, model.Skip{Phase: phProv, Kind: model.ActDeleteUser,
+		p.skips = append(p.skips, model.Skip{Phase: phProv, Kind: p.deprovKind(),
 			Reason: "deprovisioning is on but no provisioning mapping exists for this source; nobody is deprovisioned for being outside the provisioning groups"})
 	}
 
@@ -44,7 +44,7 @@ func (p *planner) provisioning() {
 			}
 		case p.set.DeprovisioningEnabled && hasProv && !inProv:
 			if !p.provKnown {
-				p.skip(phProv, model.ActDeleteUser, u, nil, "not in any provisioning group, but a provisioning group is missing from the directory read; not deprovisioned")
+				p.skip(phProv, p.deprovKind(), u, nil, provMissingReason+" ("+p.deprovName()+")")
 				continue
 			}
 			p.deprovision(u, "not in any provisioning-mapped directory group")

@@ -75,7 +75,7 @@ func TokensPage(v TokensView) templ.Component {
 			templ_7745c5c3_Var1 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section data-testid=\"tokens-page\"><h1>API tokens</h1><p class=\"help\">A token lets another tool use the JSON API (<a href=\"/api/reference\">reference</a>) as your account, with a role no higher than yours. Send it as <code>Authorization: Bearer …</code>; never in a URL.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section data-testid=\"tokens-page\"><h1>API tokens</h1><p class=\"help\">A token lets another tool use the JSON API (<a href=\"/api-docs\">reference</a>) as your account, with a role no higher than yours. Send it as <code>Authorization: Bearer …</code>; never in a URL.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -41,15 +41,17 @@ type KindCount struct {
 // SyncView is the /sync page: source choice, the shown preview's plan and
 // the apply form.
 type SyncView struct {
-	CSRF     string
-	CanEdit  bool
-	Sources  []model.Source
-	SourceID int64
-	Preview  *model.Run // nil: no preview shown yet
-	Phases   []PhaseCount
-	Items    RunItemsView
-	Message  string // error of the last action
-	Recent   []model.Run
+	// MissingGroups: notices of mapped directory groups not found.
+	MissingGroups []string
+	CSRF          string
+	CanEdit       bool
+	Sources       []model.Source
+	SourceID      int64
+	Preview       *model.Run // nil: no preview shown yet
+	Phases        []PhaseCount
+	Items         RunItemsView
+	Message       string // error of the last action
+	Recent        []model.Run
 }
 
 // RunsView is the /runs list.

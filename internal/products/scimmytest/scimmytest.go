@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idsync/idsync/internal/testenv"
 )
 
 //go:embed server.mjs
@@ -62,17 +64,13 @@ func (r Resource) Str(path string) string {
 // Start runs the provider until the test ends.
 func Start(t testing.TB, token string) *Server {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("scimmytest: node is not installed")
+		testenv.Missing(t, "scimmytest: node is not installed")
 	}
 	dir := Dir()
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "scimmy-routers", "package.json")); err != nil {
-		if ci {
-			t.Fatalf("scimmytest: scimmy is not installed in %s (run make test-deps): %v", dir, err)
-		}
-		t.Skipf("scimmytest: scimmy is not installed in %s (run make test-deps)", dir)
+		testenv.Missing(t, "scimmytest: scimmy is not installed in %s (run make test-deps): %v", dir, err)
 	}
 	script := filepath.Join(dir, "idsync-scimmy-server.mjs")
 	if err := os.WriteFile(script, serverJS, 0o644); err != nil {
