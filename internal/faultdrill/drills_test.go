@@ -90,21 +90,32 @@ func drills() []drill {
 	}
 }
 
-// TestDrills runs every drill (`make test-faults`).
+// TestDrills runs every drill (`make test-faults`), two at a time (go
+// test's -parallel, GOMAXPROCS by default): each has its own database,
+// data directory, proxy and webhook receiver; the slapd is only read.
 func TestDrills(t *testing.T) {
 	h := &harness{t: t, ldap: startDirectory(t), refs: map[string]reference{}}
 	start := time.Now()
-	for _, d := range drills() {
-		dialects := d.dialects
-		if dialects == nil {
-			dialects = pgOnly
-		}
-		for _, dialect := range dialects {
-			t.Run(d.name+"/"+dialect, func(t *testing.T) {
-				d.run(t, h, dialect)
-			})
-		}
+	all := drills()
+	// The clean references first, under the parent test, which outlives
+	// the parallel drills.
+	for _, d := range both {
+		h.ref(t, d)
 	}
+	t.Run("drill", func(t *testing.T) {
+		for _, d := range all {
+			dialects := d.dialects
+			if dialects == nil {
+				dialects = pgOnly
+			}
+			for _, dialect := range dialects {
+				t.Run(d.name+"/"+dialect, func(t *testing.T) {
+					t.Parallel()
+					d.run(t, h, dialect)
+				})
+			}
+		}
+	})
 	t.Logf("drills took %s", time.Since(start).Round(time.Second))
 }
 
