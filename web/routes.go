@@ -160,6 +160,16 @@ func (s *Server) routes() {
 	a.POST("/products/:id/attention", s.resolveAttention)
 	a.POST("/products/:id/sync-all", s.syncProduct)
 
+	// CSV import (admins) and streamed CSV exports (csv_import.go, csv_export.go).
+	a.GET("/import", s.showImportPage)
+	a.GET("/import/template/:kind", s.downloadImportTemplate)
+	s.AllowUpload(a.POST("/import/preview", s.previewImport), importMaxBytes+1<<20, true)
+	a.POST("/import/apply", s.applyImport)
+	a.GET("/users/export.csv", s.exportUsers)
+	a.GET("/devices/export.csv", s.exportDevices)
+	a.GET("/memberships/export.csv", s.exportMemberships)
+	a.GET("/audit/export.csv", s.exportAudit)
+
 	// JSON API (web/api_*.go): token or session; admins change, auditors
 	// read. Its OpenAPI document is public; its reference is a console page.
 	e.GET("/api/openapi.json", s.serveOpenAPI)

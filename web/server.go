@@ -104,7 +104,10 @@ type Server struct {
 	directory Directory
 	products  Products
 	scheduler Scheduler
-	alerts    Alerts
+
+	// imports holds CSV import previews until their apply (csv_import.go).
+	imports importCache
+	alerts  Alerts
 
 	// signInByUser throttles guesses per account from one client,
 	// signInByIP per client across accounts (login.go).

@@ -38,6 +38,7 @@ var nav = []NavItem{
 	{"products", "Products", "/products"},
 	{"settings", "Settings", "/settings"},
 	{"audit", "Audit", "/audit"},
+	{"import", "Import", "/import"},
 	{"accounts", "Accounts", "/accounts"}, // admins only (navFor)
 }
 
