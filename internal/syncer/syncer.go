@@ -580,6 +580,8 @@ func (s *Syncer) planChanged(ctx context.Context, prev *model.Run, g *gathered, 
 			SnapshotHash: g.snapHash, StateHash: g.stateHash})
 	}
 	h := syncplan.PlanHash(np)
+	// The new plan is garbage once hashed; see collectAfterPlanning.
+	defer collectAfterPlanning()
 	rl.printf("re-planned from a fresh read: %d actions, %s (%s)", len(np.Actions),
 		map[bool]string{true: "the same plan", false: "a different plan"}[h == prev.PlanHash], time.Since(start).Round(time.Millisecond))
 	if h == prev.PlanHash {
