@@ -29,7 +29,9 @@ type Product struct {
 	// UpdateMode is how a SCIM user is updated: PATCH of the changed
 	// attributes (default) or a full PUT.
 	UpdateMode UpdateMode
-	// PushGroups also delivers the product's service groups as SCIM Groups.
+	// PushGroups is reserved for pushing service groups as SCIM Groups
+	// (issue 14 item 3, not built yet: no form field sets it, nothing
+	// reads it).
 	PushGroups bool
 	// MaxAttempts is how many tries a delivery that fails permanently
 	// (a 4xx other than 404, 409, 412, 429) gets before it needs an
