@@ -58,6 +58,15 @@ test: test-deps check
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 
+# golangci-lint (config: .golangci.yml), pinned; installed from the Go
+# module proxy into $(GOPATH)/bin on first use.
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
+lint:
+	@[ -x $(GOLANGCI) ] && $(GOLANGCI) version 2>/dev/null | grep -q "$(patsubst v%,%,$(GOLANGCI_VERSION))" || \
+	  { echo "installing golangci-lint $(GOLANGCI_VERSION)"; $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION); }
+	$(GOLANGCI) run --timeout 20m ./...
+
 # Fuzz tests (func FuzzX in *_test.go; seed corpora under testdata/fuzz run
 # with every `go test`). `make test` explores each for FUZZTIME more;
 # `make fuzz` for longer. A crasher is written to testdata/fuzz/FuzzX/:

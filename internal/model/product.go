@@ -2,8 +2,10 @@ package model
 
 import "time"
 
+// ProductKind is how a product receives changes.
 type ProductKind string
 
+// The product kinds: a SCIM 2.0 service provider or a signed webhook.
 const (
 	ProductSCIM    ProductKind = "scim"
 	ProductWebhook ProductKind = "webhook"
@@ -48,6 +50,7 @@ type Product struct {
 // UpdateMode says how a SCIM product's users are updated.
 type UpdateMode string
 
+// The SCIM update modes: PATCH of the changed attributes, or a full PUT.
 const (
 	UpdatePatch UpdateMode = "patch"
 	UpdatePut   UpdateMode = "put"
