@@ -4,7 +4,7 @@ BIN      := bin/idsync
 PKGS     := ./...
 # apt packages the test suite needs (real OpenLDAP, headless Chromium, an SMTP server,
 # PostgreSQL's initdb for the private servers of the fault drills).
-TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd postgresql
+TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd postgresql samba samba-ad-dc samba-ad-provision winbind krb5-user samba-dsdb-modules python3-samba ldb-tools smbclient
 # npm packages of the third-party SCIM test server (internal/products/scimmytest).
 SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
@@ -29,6 +29,8 @@ test-deps:
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/samba ] && [ -x /usr/bin/samba-tool ] || missing="$$missing samba samba-ad-dc samba-ad-provision winbind krb5-user samba-dsdb-modules python3-samba smbclient"; \
+	[ -x /usr/bin/ldbadd ] || missing="$$missing ldb-tools"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
