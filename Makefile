@@ -4,7 +4,7 @@ BIN      := bin/idsync
 PKGS     := ./...
 # apt packages the test suite needs (real OpenLDAP, headless Chromium, an SMTP server,
 # PostgreSQL's initdb for the private servers of the fault drills).
-TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd postgresql
+TEST_DEBS := slapd ldap-utils chromium python3-aiosmtpd postgresql samba samba-ad-dc samba-ad-provision winbind krb5-user samba-dsdb-modules python3-samba ldb-tools smbclient
 # npm packages of the third-party SCIM test server (internal/products/scimmytest).
 SCIMMY_DIR ?= $(HOME)/.cache/idsync/scimmy
 
@@ -29,6 +29,8 @@ test-deps:
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/samba ] && [ -x /usr/bin/samba-tool ] || missing="$$missing samba samba-ad-dc samba-ad-provision winbind krb5-user samba-dsdb-modules python3-samba smbclient"; \
+	[ -x /usr/bin/ldbadd ] || missing="$$missing ldb-tools"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -57,6 +59,15 @@ check:
 test: test-deps check
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
+
+# golangci-lint (config: .golangci.yml), pinned; installed from the Go
+# module proxy into $(GOPATH)/bin on first use.
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
+lint:
+	@[ -x $(GOLANGCI) ] && $(GOLANGCI) version 2>/dev/null | grep -q "$(patsubst v%,%,$(GOLANGCI_VERSION))" || \
+	  { echo "installing golangci-lint $(GOLANGCI_VERSION)"; $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION); }
+	$(GOLANGCI) run --timeout 20m ./...
 
 # Fuzz tests (func FuzzX in *_test.go; seed corpora under testdata/fuzz run
 # with every `go test`). `make test` explores each for FUZZTIME more;

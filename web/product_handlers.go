@@ -99,7 +99,6 @@ func (s *Server) productFromForm(c echo.Context, p *model.Product, defs []model.
 		p.ServiceGroupIDs = append(p.ServiceGroupIDs, id)
 	}
 	p.UpdateMode = model.UpdateMode(form.Get("update_mode"))
-	p.PushGroups = form.Get("push_groups") == "on"
 	for name, dst := range map[string]*int{"max_concurrency": &p.MaxConcurrency, "rate_per_second": &p.RatePerSecond, "max_attempts": &p.MaxAttempts} {
 		v := strings.TrimSpace(form.Get(name))
 		if v == "" && name == "max_attempts" {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -161,5 +162,50 @@ func TestProductPagesLifecycle(t *testing.T) {
 	}
 	if _, err := e.st.GetProduct(context.Background(), id); model.ErrorCode(err) != model.ENOTFOUND {
 		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// A delivery that needs attention shows on the product page with the
+// request and the provider's answer (escaped); Drop resolves it (CSRF
+// required, audited in the store).
+func TestProductPageAttention(t *testing.T) {
+	e := newPlatEnv(t, func(cfg *config.Config, d *Deps) { cfg.AllowLoopbackProducts = true })
+	e.createAdmin("root", model.RoleAdmin)
+	ctx := model.WithActor(context.Background(), "tester")
+	p := &model.Product{Name: "Strict", Kind: model.ProductSCIM, BaseURL: "http://127.0.0.1:9/scim/v2", Secret: "tok", AllUsers: true, Enabled: true}
+	if err := e.st.CreateProduct(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	u := &model.User{Username: "ann", DisplayName: "Ann"}
+	if err := e.st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := e.st.ClaimDeliveries(ctx, p.ID, "test", 10, time.Minute)
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("claims %v %v", claims, err)
+	}
+	o := model.DeliveryOutcome{ProductID: p.ID, UserID: u.ID, Version: claims[0].WantedVersion, Error: "POST /Users answered 400: <b>bad</b>",
+		Attention: true, RetryAfter: time.Second, Log: model.Delivery{Method: "POST", URL: p.BaseURL + "/Users", Status: 400,
+			Request: `{"userName":"ann"}`, Response: `{"detail":"<script>x</script>"}`}}
+	if err := e.st.CompleteDeliveries(ctx, "test", []model.DeliveryOutcome{o}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.login("root")
+	r := c.get("/products/" + strconv.FormatInt(p.ID, 10))
+	if r.status != http.StatusOK || !strings.Contains(r.body, `data-testid="attention-row"`) ||
+		!strings.Contains(r.body, "&lt;script&gt;") || strings.Contains(r.body, "<script>x") || !strings.Contains(r.body, "1 need attention") {
+		t.Fatalf("product page: %d\n%s", r.status, r.body)
+	}
+	if r := c.post("/products/"+strconv.FormatInt(p.ID, 10)+"/attention", url.Values{"action": {"drop"}}); r.status < 400 {
+		t.Fatalf("drop without CSRF: %d", r.status)
+	}
+	r = c.post("/products/"+strconv.FormatInt(p.ID, 10)+"/attention", url.Values{"_csrf": {c.csrf()}, "action": {"drop"}, "user_id": {strconv.FormatInt(u.ID, 10)}})
+	if r.status != http.StatusSeeOther && r.status != http.StatusOK {
+		t.Fatalf("drop: %d %s", r.status, r.body)
+	}
+	cnt, err := e.st.ProductCounts(ctx, p.ID)
+	if err != nil || cnt.Attention != 0 || cnt.Delivered != 1 {
+		t.Fatalf("counts after drop %+v %v", cnt, err)
 	}
 }

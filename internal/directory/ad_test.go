@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,67 @@ func TestADNestedMatchesInChain(t *testing.T) {
 	}
 	if m, _ := model.NewIndex(snap).Members(adtest.PrimaryMapped, true); len(m) != 2 {
 		t.Errorf("with-primary without primary groups: %d members, want 2", len(m))
+	}
+}
+
+// groupsOf returns, for user ext, the DNs (normalized) of the groups under
+// the groups OU that hold them nested and directly, per ix.
+func groupsOf(ix *model.Index, ext string) (nested, direct []string) {
+	for _, g := range adtest.Groups() {
+		if !strings.HasSuffix(g.DN, ","+adtest.GroupsDN) {
+			continue
+		}
+		if m, ok := ix.Members(g.DN, true); ok {
+			if _, in := m[ext]; in {
+				nested = append(nested, model.NormalizeDN(g.DN))
+			}
+		}
+		if m, ok := ix.Members(g.DN, false); ok {
+			if _, in := m[ext]; in {
+				direct = append(direct, model.NormalizeDN(g.DN))
+			}
+		}
+	}
+	return nested, direct
+}
+
+// TestADRefreshEqualsFullRead refreshes users one by one (tokenGroups) and
+// compares the groups that hold each of them, nested and direct, with the
+// full read: nesting outside the groups OU, the cycle, primary groups and
+// the big group included.
+func TestADRefreshEqualsFullRead(t *testing.T) {
+	s := adtest.Start(t)
+	src := s.Source()
+	c := directory.New(nil)
+	full, err := c.Read(ctxT(t), &src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fix := model.NewIndex(full)
+	byDN := map[string]string{}
+	for _, u := range full.Users {
+		byDN[model.NormalizeDN(u.DN)] = u.ExternalID
+	}
+	users := []int{0, 1, 2, 3, 4, 7, 8, 11, 20, 21, 40, 61, 99, 500, 999}
+	for _, i := range users {
+		ext := byDN[model.NormalizeDN(adtest.UserN(i).DN)]
+		if ext == "" {
+			t.Fatalf("user %d not in the full read", i)
+		}
+		part, err := c.ReadUser(ctxT(t), &src, ext)
+		if err != nil {
+			t.Fatalf("refresh user %d: %v", i, err)
+		}
+		if len(part.Users) != 1 || !reflect.DeepEqual(part.Users[0], *fix.UserByID[ext]) {
+			t.Errorf("user %d: refresh read %+v, full read %+v", i, part.Users, fix.UserByID[ext])
+		}
+		wn, wd := groupsOf(fix, ext)
+		gn, gd := groupsOf(model.NewIndex(part), ext)
+		if strings.Join(gn, ";") != strings.Join(wn, ";") || strings.Join(gd, ";") != strings.Join(wd, ";") {
+			t.Errorf("user %d: refresh groups\n nested %v\n direct %v\nfull read\n nested %v\n direct %v", i, gn, gd, wn, wd)
+		}
+		if len(wn) < 2 {
+			t.Errorf("user %d is in %d groups: the test compares too little", i, len(wn))
+		}
 	}
 }

@@ -145,6 +145,7 @@ func (c *Client) dialOne(ctx context.Context, src *model.Source, raw string, tls
 	if tc.ServerName == "" {
 		tc.ServerName = host
 	}
+	verifyWith(tc)
 	isTLS := false
 	if u.Scheme == "ldaps" {
 		tlsConn := tls.Client(nc, tc)

@@ -177,6 +177,10 @@ func shortNetErr(oe *net.OpError) string {
 }
 
 func tlsDetail(err error) (Kind, string, bool) {
+	var cp *certProblem
+	if errors.As(err, &cp) {
+		return KindTLS, cp.message(), true
+	}
 	var ua x509.UnknownAuthorityError
 	if errors.As(err, &ua) {
 		return KindTLS, "certificate signed by an untrusted authority", true

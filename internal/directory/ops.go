@@ -208,6 +208,13 @@ func (c *Client) ReadUser(ctx context.Context, src *model.Source, externalID str
 		return nil, newError(src, KindProtocol, s.url, nil, "%d entries share the external id %q", len(users), externalID)
 	}
 	u := users[0]
+	if src.Kind == model.SourceActiveDirectory && adMemberOnly(src) {
+		snap, ok, err := s.readUserAD(ctx, src, u, m.primarySID)
+		if err != nil || ok {
+			return snap, err
+		}
+		// No tokenGroups (not a real AD): the search walk below.
+	}
 
 	// Walk upwards breadth-first: groups containing the user (by DN in
 	// member/uniqueMember, by uid in memberUid: the server applies each

@@ -607,6 +607,9 @@ func (s *session) rangeMembers(ctx context.Context, src *model.Source, gb *group
 		if entries != 1 || !found {
 			return newError(src, KindProtocol, s.url, nil, "range retrieval of %q: the server answered no range", dn)
 		}
+		if next >= 0 && next <= from {
+			return newError(src, KindProtocol, s.url, nil, "range retrieval of %s of %q does not end: asked for values from %d, the server answered a range ending before them", attr, dn, from)
+		}
 		from = next
 	}
 	return nil

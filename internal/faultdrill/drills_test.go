@@ -1,6 +1,7 @@
 package faultdrill
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -8,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/directory"
 	"github.com/idsync/idsync/internal/directory/slapdtest"
 	"github.com/idsync/idsync/internal/faultinject"
 	"github.com/idsync/idsync/internal/products"
 	"github.com/idsync/idsync/internal/store"
 	"github.com/idsync/idsync/internal/store/pgtest"
+	"github.com/idsync/idsync/internal/syncer"
 )
 
 // drill is one interruption and its recovery.
@@ -77,6 +80,7 @@ func drills() []drill {
 		{name: "sigterm-before-first-batch", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@1", 0, false, exitCancelled)},
 		{name: "sigterm-between-batches", dialects: both, run: interruptApply(faultinject.ApplyBeforeBatch+"=term@4", 0, false, exitPartial)},
 		{name: "sigterm-during-commit", dialects: both, run: interruptApply(faultinject.ApplyBeforeCommit+"=term@3", 0, false, exitPartial)},
+		{name: "cancel-from-another-replica", dialects: both, run: cancelFromAnotherReplica},
 		{name: "sigkill-during-delivery", run: killDuringDelivery},
 		{name: "postgres-restart-mid-apply", run: postgresRestartMidApply},
 		{name: "postgres-restart-mid-delivery", run: postgresRestartMidDelivery},
@@ -164,6 +168,36 @@ func interruptApply(faults string, sig syscall.Signal, fastForward bool, wantCod
 		e.rerun()
 		compare(t, "after the rerun", ref.applied, dump(t, e.st))
 	}
+}
+
+// cancelFromAnotherReplica pauses an apply between batches and cancels it
+// as the console of another replica would (Syncer.Cancel of a run this
+// process does not run marks it cancelled in the database): the apply
+// stops before its next batch, exits "partly applied", and the next run
+// converges.
+func cancelFromAnotherReplica(t *testing.T, h *harness, dialect string) {
+	ref := h.ref(t, dialect)
+	e := newEnv(t, dialect, freshDSN(t, dialect), h.ldap.URL)
+	done := make(chan result, 1)
+	finished := make(chan struct{})
+	go func() { done <- e.syncApply(faultinject.ApplyBeforeBatch + "=pause@4"); close(finished) }()
+	e.waitPaused(faultinject.ApplyBeforeBatch, finished)
+	var runID int64
+	if err := e.st.DB().Raw("SELECT id FROM runs WHERE kind = 'apply' AND status = 'running'").Scan(&runID).Error; err != nil || runID == 0 {
+		t.Fatalf("find the running apply: id %d, %v", runID, err)
+	}
+	other := syncer.New(e.st, directory.New(nil), nil)
+	if err := other.Cancel(context.Background(), runID); err != nil {
+		t.Fatalf("cancel run %d: %v", runID, err)
+	}
+	e.resume(faultinject.ApplyBeforeBatch)
+	r := <-done
+	if !strings.Contains(r.out, "cancelled") {
+		t.Errorf("the cancelled apply did not end cancelled: %v", r)
+	}
+	checkExit(t, r, exitPartial)
+	e.rerun()
+	compare(t, "after the rerun", ref.applied, dump(t, e.st))
 }
 
 // killDuringDelivery SIGKILLs `idsync serve` after a product answered a

@@ -8,6 +8,7 @@ import (
 // AccountStatus is whether a console account may sign in.
 type AccountStatus string
 
+// The console account statuses.
 const (
 	AccountActive   AccountStatus = "active"
 	AccountDisabled AccountStatus = "disabled"

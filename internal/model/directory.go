@@ -8,8 +8,10 @@ import (
 
 // ---- Directory sources --------------------------------------------------------
 
+// SourceKind is the kind of directory server a source is.
 type SourceKind string
 
+// The directory source kinds.
 const (
 	SourceOpenLDAP        SourceKind = "openldap"
 	SourceActiveDirectory SourceKind = "ad"

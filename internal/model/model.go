@@ -47,8 +47,10 @@ func (a Attributes) Clone() Attributes {
 
 // ---- Users ------------------------------------------------------------------
 
+// UserStatus is whether a user may use the application.
 type UserStatus string
 
+// The user statuses.
 const (
 	StatusActive   UserStatus = "active"
 	StatusDisabled UserStatus = "disabled"
@@ -58,14 +60,18 @@ const (
 // changed by sync; local and system accounts never are.
 type Origin string
 
+// The origins of a user.
 const (
 	OriginDirectory Origin = "directory"
 	OriginLocal     Origin = "local"
 	OriginSystem    Origin = "system"
 )
 
+// AccountType is what a user may do: device-enabled, or an administrator
+// account that is not device-enabled (SPEC §3).
 type AccountType string
 
+// The account types.
 const (
 	AccountDeviceEnabled AccountType = "device_enabled"
 	AccountAdministrator AccountType = "administrator" // not device-enabled
@@ -100,6 +106,8 @@ func (u *User) Managed() bool {
 
 // ---- Devices ----------------------------------------------------------------
 
+// Device is a device of the application, with its enterprise group data
+// and its assigned user (SPEC §1, §6).
 type Device struct {
 	ID         int64
 	Name       string
@@ -120,7 +128,7 @@ type Rule struct {
 	Value     string
 }
 
-// Match reports whether attrs satisfy every rule. An empty rule set matches
+// MatchRules reports whether attrs satisfy every rule. An empty rule set matches
 // nothing: a profile or group without rules never assigns anyone.
 func MatchRules(rules []Rule, attrs Attributes) bool {
 	if len(rules) == 0 {
@@ -134,6 +142,8 @@ func MatchRules(rules []Rule, attrs Attributes) bool {
 	return true
 }
 
+// ServiceGroup is the application group that carries roles and policies;
+// directory groups map onto it (SPEC §4).
 type ServiceGroup struct {
 	ID          int64
 	Name        string
@@ -144,6 +154,8 @@ type ServiceGroup struct {
 	UpdatedAt   time.Time
 }
 
+// Profile is a named permission set whose members are synced by its
+// attribute rules or added by hand (SPEC §5).
 type Profile struct {
 	ID          int64
 	Name        string
@@ -165,16 +177,20 @@ type Membership struct {
 
 // ---- Settings ---------------------------------------------------------------
 
+// DeprovisionAction is what deprovisioning does to an account (SPEC §3).
 type DeprovisionAction string
 
+// The deprovisioning actions.
 const (
 	DeprovisionDelete  DeprovisionAction = "delete"
 	DeprovisionDisable DeprovisionAction = "disable"
 	DeprovisionReport  DeprovisionAction = "report"
 )
 
+// MembershipMode says how many service groups a user may be in (SPEC §4).
 type MembershipMode string
 
+// The service group membership modes.
 const (
 	MembershipSingle   MembershipMode = "single"
 	MembershipMultiple MembershipMode = "multiple"
@@ -218,13 +234,17 @@ func DefaultSettings() Settings {
 
 // ---- Console accounts and audit ------------------------------------------
 
+// Role is a console account's role.
 type Role string
 
+// The console roles.
 const (
 	RoleAdmin   Role = "admin"
 	RoleAuditor Role = "auditor" // read-only
 )
 
+// Admin is a console account (an admin or a read-only auditor), not an
+// application user.
 type Admin struct {
 	ID           int64
 	Username     string

@@ -2,8 +2,10 @@ package model
 
 import "time"
 
+// ProductKind is how a product receives changes.
 type ProductKind string
 
+// The product kinds: a SCIM 2.0 service provider or a signed webhook.
 const (
 	ProductSCIM    ProductKind = "scim"
 	ProductWebhook ProductKind = "webhook"
@@ -29,7 +31,9 @@ type Product struct {
 	// UpdateMode is how a SCIM user is updated: PATCH of the changed
 	// attributes (default) or a full PUT.
 	UpdateMode UpdateMode
-	// PushGroups also delivers the product's service groups as SCIM Groups.
+	// PushGroups is reserved for pushing service groups as SCIM Groups
+	// (issue 14 item 3, not built yet: no form field sets it, nothing
+	// reads it).
 	PushGroups bool
 	// MaxAttempts is how many tries a delivery that fails permanently
 	// (a 4xx other than 404, 409, 412, 429) gets before it needs an
@@ -46,6 +50,7 @@ type Product struct {
 // UpdateMode says how a SCIM product's users are updated.
 type UpdateMode string
 
+// The SCIM update modes: PATCH of the changed attributes, or a full PUT.
 const (
 	UpdatePatch UpdateMode = "patch"
 	UpdatePut   UpdateMode = "put"

@@ -24,6 +24,9 @@ func ProductSecretReusable(old, next *Product) bool {
 }
 
 // Messages for the secret fields when an edit needs the secret again.
+// (gosec's G101 takes their names for hard-coded credentials.)
+//
+//nolint:gosec // G101: user-facing messages, not credentials
 const (
 	MsgBindPasswordAgain  = "The server URLs or the bind name changed: enter the bind password again (the stored one is only sent to the server it was entered for)."
 	MsgProductSecretAgain = "The URL changed: enter the secret again (the stored one is only sent to the URL it was entered for)."

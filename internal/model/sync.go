@@ -40,6 +40,7 @@ func NormalizeDN(dn string) string {
 // Phase orders a plan (SPEC §7).
 type Phase string
 
+// The phases, in execution order.
 const (
 	PhaseProvisioning  Phase = "provisioning"
 	PhaseAttributes    Phase = "attributes"
@@ -52,8 +53,10 @@ const (
 // Phases lists the phases in execution order.
 var Phases = []Phase{PhaseProvisioning, PhaseAttributes, PhaseServiceGroups, PhaseProfiles, PhaseDevices, PhaseProducts}
 
+// ActionKind is what one plan action (or skip) does.
 type ActionKind string
 
+// The action kinds.
 const (
 	ActCreateUser         ActionKind = "create_user"
 	ActUpdateUser         ActionKind = "update_user" // username / e-mail / display name / DN
@@ -143,8 +146,10 @@ func (p *Plan) Counts() map[ActionKind]int {
 
 // ---- Runs -----------------------------------------------------------------------
 
+// RunKind is what a run does.
 type RunKind string
 
+// The run kinds.
 const (
 	RunPreview    RunKind = "preview"
 	RunApply      RunKind = "apply"
@@ -153,8 +158,10 @@ const (
 	RunProductAll RunKind = "product_sync"
 )
 
+// RunTrigger is who or what started a run.
 type RunTrigger string
 
+// The run triggers.
 const (
 	TriggerSchedule RunTrigger = "schedule"
 	TriggerAdmin    RunTrigger = "admin"
@@ -162,8 +169,10 @@ const (
 	TriggerCLI      RunTrigger = "cli"
 )
 
+// RunStatus is where a run stands.
 type RunStatus string
 
+// The run statuses.
 const (
 	RunRunning   RunStatus = "running"
 	RunPlanned   RunStatus = "planned"   // preview finished; may be applied

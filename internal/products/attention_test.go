@@ -189,9 +189,10 @@ func TestSaveProductDuringSyncAllResumesAtOnce(t *testing.T) {
 		saved := time.Now()
 		before := srv.OpCount()
 		// The old runner stops and releases its claims; the new one claims
-		// them. Deliveries must go on: within a second, on a loaded machine
-		// allowing for the dispatcher's product poll (80 ms here).
-		for srv.OpCount() <= before+20 {
+		// them. Deliveries must go on within a second (the dispatcher polls
+		// products every 80 ms here); ten writes are more than the old
+		// runner's four requests in flight could account for.
+		for srv.OpCount() <= before+10 {
 			if time.Since(saved) > 20*time.Second {
 				t.Fatal("deliveries did not resume")
 			}
@@ -199,8 +200,8 @@ func TestSaveProductDuringSyncAllResumesAtOnce(t *testing.T) {
 		}
 		resumed := time.Since(saved)
 		t.Logf("deliveries resumed %v after the save", resumed)
-		if resumed > time.Second {
-			t.Errorf("deliveries resumed %v after the save, want under 1 s", resumed)
+		if resumed > raceSlowdown*time.Second {
+			t.Errorf("deliveries resumed %v after the save, want under %d s (the lease is 2 minutes)", resumed, raceSlowdown)
 		}
 		eventuallyWithin(t, 2*time.Minute, "all delivered", func() bool { return pending(t, s, p.ID).Pending == 0 })
 		active, _, err := s.ListUsers(ctx(), model.UserFilter{Status: model.StatusActive})

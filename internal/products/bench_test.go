@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/idsync/idsync/internal/config"
 	"github.com/idsync/idsync/internal/model"
 	"github.com/idsync/idsync/internal/products"
+	"github.com/idsync/idsync/internal/products/elimitytest"
 	"github.com/idsync/idsync/internal/products/scimtest"
 	"github.com/idsync/idsync/internal/products/webhooktest"
 	"github.com/idsync/idsync/internal/store"
@@ -102,6 +104,66 @@ func BenchmarkDeliveriesSCIM(b *testing.B) {
 			AttributeMap: map[string]string{model.AttrCostCenter: "costCenter", model.AttrDepartment: "department"},
 			AllUsers:     true, Enabled: true, MaxConcurrency: 16}
 	})
+}
+
+// BenchmarkSCIMElimity measures SCIM user deliveries per second against
+// the elimity-com/scim provider on loopback (PostgreSQL): each iteration
+// creates a product for the seeded users, which delivers every one of them
+// (a lookup and a POST each), then changes an attribute of every user and
+// delivers that (one PATCH each). IDSYNC_BENCH_USERS sets the count
+// (default 10,000).
+func BenchmarkSCIMElimity(b *testing.B) {
+	users := benchUsers(10000)
+	s := storetest.Open(b, store.DialectPostgres)
+	storetest.Seed(b, s, users, 0)
+	benchDispatcher(b, s)
+	var create, update time.Duration
+	var created, updated int
+	for i := range b.N {
+		srv := elimitytest.New(b, "tok")
+		p := &model.Product{Name: "elimity " + strconv.Itoa(i), Kind: model.ProductSCIM, BaseURL: srv.URL, Secret: "tok",
+			AttributeMap: map[string]string{model.AttrCostCenter: "costCenter", model.AttrDepartment: "department"},
+			AllUsers:     true, Enabled: true, MaxConcurrency: 16}
+		t0 := time.Now()
+		if err := s.CreateProduct(ctx(), p); err != nil {
+			b.Fatal(err)
+		}
+		waitDelivered(b, s, p.ID)
+		create += time.Since(t0)
+		created += len(srv.Users())
+		t1 := time.Now()
+		// every user's department changes (as a sync run would), then
+		// the product is told
+		db := s.DB().WithContext(ctx())
+		if err := db.Exec(`UPDATE user_attribute_values SET value = ? WHERE attribute_id =
+			(SELECT id FROM attribute_defs WHERE key = ?)`, "Bench "+strconv.Itoa(i), model.AttrDepartment).Error; err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Exec(`UPDATE users SET version = version + 1`).Error; err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.MarkAllPending(ctx(), []int64{p.ID}); err != nil {
+			b.Fatal(err)
+		}
+		waitDelivered(b, s, p.ID)
+		update += time.Since(t1)
+		updated += users - users/50 // the seed's disabled users are not at the product
+		if v := srv.Violations(); len(v) > 0 {
+			b.Fatalf("provider refused %d requests: %s", len(v), v[0])
+		}
+		if err := s.DeleteProduct(ctx(), p.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(created)/create.Seconds(), "creates/s")
+	b.ReportMetric(float64(updated)/update.Seconds(), "patches/s")
+}
+
+func benchUsers(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("IDSYNC_BENCH_USERS")); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
 
 var csrfRE = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)

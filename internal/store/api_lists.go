@@ -121,8 +121,8 @@ type MembershipRow struct {
 // memory). fn's error stops it and is returned.
 func (s *Store) EachMembership(ctx context.Context, fn func(MembershipRow) error) error {
 	for _, k := range []groupKind{serviceGroupKind(), profileKind()} {
-		rows, err := s.db.WithContext(ctx).Raw(`SELECT m.`+k.fk+`, g.name, m.user_id, u.username, m.manual FROM `+k.members+` m
-			JOIN `+k.table+` g ON g.id = m.`+k.fk+` JOIN users u ON u.id = m.user_id ORDER BY m.`+k.fk+`, m.user_id`).Rows()
+		rows, err := s.db.WithContext(ctx).Raw(`SELECT m.` + k.fk + `, g.name, m.user_id, u.username, m.manual FROM ` + k.members + ` m
+			JOIN ` + k.table + ` g ON g.id = m.` + k.fk + ` JOIN users u ON u.id = m.user_id ORDER BY m.` + k.fk + `, m.user_id`).Rows()
 		if err != nil {
 			return fmt.Errorf("store: memberships: %w", err)
 		}

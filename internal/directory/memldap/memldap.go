@@ -38,10 +38,24 @@ type Options struct {
 	// RangeSize > 0 returns attributes with more values than this in
 	// ranges ("member;range=0-1499"), as Active Directory does.
 	RangeSize int
+	// MaxPageSize > 0 caps the page of a paged search, and an unpaged
+	// search returns at most this many entries (then sizeLimitExceeded),
+	// as Active Directory's MaxPageSize does. ADLimits sets both like AD.
+	MaxPageSize int
+	// NeverEndingRange answers every ranged request with the first range
+	// again (a broken server), for tests.
+	NeverEndingRange bool
 	// Operational attributes are returned only when asked for by name
 	// (default: entryUUID).
 	Operational []string
 	Logger      *slog.Logger
+}
+
+// ADLimits sets Active Directory's default limits on o: MaxPageSize 1,000
+// and MaxValRange 1,500 (Samba enforces neither).
+func ADLimits(o Options) Options {
+	o.MaxPageSize, o.RangeSize = 1000, 1500
+	return o
 }
 
 // Server is a running in-memory directory.

@@ -51,6 +51,9 @@ func (s *Server) search(w *gldap.ResponseWriter, r *gldap.Request) {
 		}
 	}
 	from, to := 0, len(hits)
+	if paging != nil && s.opts.MaxPageSize > 0 && int(paging.PagingSize) > s.opts.MaxPageSize {
+		paging.PagingSize = uint32(s.opts.MaxPageSize)
+	}
 	if paging != nil {
 		if len(paging.Cookie) > 0 {
 			n, err := strconv.Atoi(string(paging.Cookie))
@@ -68,6 +71,9 @@ func (s *Server) search(w *gldap.ResponseWriter, r *gldap.Request) {
 		}
 	}
 	limited := false
+	if paging == nil && s.opts.MaxPageSize > 0 && to-from > s.opts.MaxPageSize {
+		to, limited = from+s.opts.MaxPageSize, true
+	}
 	if m.SizeLimit > 0 && to-from > int(m.SizeLimit) {
 		to = from + int(m.SizeLimit)
 		limited = true
@@ -151,6 +157,9 @@ func (s *Server) addRange(resp *gldap.SearchResponseEntry, a attr, lo int) {
 	}
 	if lo > len(a.values) {
 		lo = len(a.values)
+	}
+	if s.opts.NeverEndingRange {
+		lo = 0
 	}
 	hi := lo + size
 	end := strconv.Itoa(hi - 1)

@@ -11,6 +11,7 @@ package elimitytest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -202,13 +203,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if lose != nil && lose(r) {
 		s.mu.Lock()
-		s.h.ServeHTTP(httptest.NewRecorder(), r) // applied, answer dropped
-		for i := range s.ops {
-			if s.ops[i].Response == 0 {
-				s.ops[i].Response = -1
-			}
-		}
+		h := s.h
 		s.mu.Unlock()
+		op := &Op{}
+		h.ServeHTTP(httptest.NewRecorder(), r.WithContext(context.WithValue(r.Context(), opKey{}, op))) // applied, answer dropped
+		if op.Method != "" {
+			op.Response = -1
+			s.mu.Lock()
+			s.ops = append(s.ops, *op)
+			s.mu.Unlock()
+		}
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = io.WriteString(w, "internal error after commit")
@@ -230,24 +234,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := &recorder{ResponseWriter: w}
-	// One request at a time: the library's handlers are called under the
-	// lock, like a provider with a serialising database.
+	// The library parses and validates concurrently; its callbacks (the
+	// handler's methods) take the lock, like a serialising database. The
+	// op the callback recorded is matched to this request by its pointer.
+	s.mu.Lock()
+	h := s.h
+	s.mu.Unlock()
+	op := &Op{}
+	h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), opKey{}, op)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.h.ServeHTTP(rec, r)
 	if rec.status == http.StatusBadRequest {
 		s.violations = append(s.violations, fmt.Sprintf("%s %s %s → 400 %s", r.Method, r.URL.RequestURI(), body, rec.body.String()))
 	}
-	if rec.status >= 200 && rec.status < 300 && r.Method != http.MethodGet {
-		n := len(s.ops) - 1
-		if n >= 0 && s.ops[n].Response == 0 {
-			s.ops[n].Response = rec.status
-			s.ops[n].Body = string(body)
-		}
-	} else if n := len(s.ops) - 1; n >= 0 && s.ops[n].Response == 0 && r.Method != http.MethodGet {
-		s.ops = s.ops[:n] // the handler recorded it, then the library failed
+	if op.Method != "" && rec.status >= 200 && rec.status < 300 {
+		op.Response, op.Body = rec.status, string(body)
+		s.ops = append(s.ops, *op)
 	}
 }
+
+type opKey struct{}
 
 func (s *Server) violation(v string) {
 	s.mu.Lock()
@@ -336,7 +342,7 @@ func (s *Server) PutUser(attrs map[string]any) string {
 }
 
 // handler implements scim.ResourceHandler over one store; the server's
-// mutex is held while it runs.
+// method takes the server's mutex.
 type handler struct {
 	s  *Server
 	st *store
@@ -376,11 +382,15 @@ func (h *handler) unique(key, self string) error {
 	return nil
 }
 
-func (h *handler) record(method string, r *Resource) {
-	h.s.ops = append(h.s.ops, Op{Method: method, Type: h.st.kind, Name: h.keyOf(r.Attrs), ID: r.ID})
+func (h *handler) record(req *http.Request, method string, r *Resource) {
+	if op, ok := req.Context().Value(opKey{}).(*Op); ok {
+		*op = Op{Method: method, Type: h.st.kind, Name: h.keyOf(r.Attrs), ID: r.ID}
+	}
 }
 
-func (h *handler) Create(_ *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
+func (h *handler) Create(req *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
 	key := h.keyOf(attrs)
 	if err := h.unique(key, ""); err != nil {
 		return scim.Resource{}, err
@@ -391,11 +401,13 @@ func (h *handler) Create(_ *http.Request, attrs scim.ResourceAttributes) (scim.R
 	r.ExternalID, _ = attrs["externalId"].(string)
 	h.st.byID[id] = r
 	h.st.byKey[strings.ToLower(key)] = id
-	h.record(http.MethodPost, r)
+	h.record(req, http.MethodPost, r)
 	return h.resource(r), nil
 }
 
 func (h *handler) Get(_ *http.Request, id string) (scim.Resource, error) {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
 	r, ok := h.st.byID[id]
 	if !ok {
 		return scim.Resource{}, scimerrors.ScimErrorResourceNotFound(id)
@@ -404,7 +416,18 @@ func (h *handler) Get(_ *http.Request, id string) (scim.Resource, error) {
 }
 
 func (h *handler) GetAll(_ *http.Request, p scim.ListRequestParams) (scim.Page, error) {
-	ids := slices.Sorted(maps.Keys(h.st.byID))
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	var ids []string
+	// `key eq "v"` (the lookups idsync makes): the index narrows the
+	// candidates; the library's filter still decides.
+	if e, ok := h.eqKey(p); ok {
+		if id, found := h.st.byKey[strings.ToLower(e)]; found {
+			ids = []string{id}
+		}
+	} else {
+		ids = slices.Sorted(maps.Keys(h.st.byID))
+	}
 	var match []*Resource
 	for _, id := range ids {
 		r := h.st.byID[id]
@@ -428,7 +451,23 @@ func (h *handler) GetAll(_ *http.Request, p scim.ListRequestParams) (scim.Page, 
 	return page, nil
 }
 
+// eqKey returns v for a filter `<unique key> eq "v"`.
+func (h *handler) eqKey(p scim.ListRequestParams) (string, bool) {
+	if p.FilterValidator == nil {
+		return "", false
+	}
+	e, ok := p.FilterValidator.GetFilter().(*filter.AttributeExpression)
+	if !ok || e.Operator != filter.EQ || e.AttributePath.URIPrefix != nil || e.AttributePath.SubAttribute != nil ||
+		!strings.EqualFold(e.AttributePath.AttributeName, h.st.key) {
+		return "", false
+	}
+	v, ok := e.CompareValue.(string)
+	return v, ok
+}
+
 func (h *handler) Replace(req *http.Request, id string, attrs scim.ResourceAttributes) (scim.Resource, error) {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
 	r, ok := h.st.byID[id]
 	if !ok {
 		return scim.Resource{}, scimerrors.ScimErrorResourceNotFound(id)
@@ -445,11 +484,13 @@ func (h *handler) Replace(req *http.Request, id string, attrs scim.ResourceAttri
 	r.ExternalID, _ = attrs["externalId"].(string)
 	r.Version++
 	h.st.byKey[strings.ToLower(key)] = id
-	h.record(http.MethodPut, r)
+	h.record(req, http.MethodPut, r)
 	return h.resource(r), nil
 }
 
 func (h *handler) Delete(req *http.Request, id string) error {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
 	r, ok := h.st.byID[id]
 	if !ok {
 		return scimerrors.ScimErrorResourceNotFound(id)
@@ -457,7 +498,7 @@ func (h *handler) Delete(req *http.Request, id string) error {
 	if err := h.checkMatch(req, r); err != nil {
 		return err
 	}
-	h.record(http.MethodDelete, r)
+	h.record(req, http.MethodDelete, r)
 	delete(h.st.byID, id)
 	delete(h.st.byKey, strings.ToLower(h.keyOf(r.Attrs)))
 	// a deleted user leaves every group
@@ -478,6 +519,8 @@ func (h *handler) Delete(req *http.Request, id string) error {
 }
 
 func (h *handler) Patch(req *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
 	r, ok := h.st.byID[id]
 	if !ok {
 		return scim.Resource{}, scimerrors.ScimErrorResourceNotFound(id)
@@ -507,7 +550,7 @@ func (h *handler) Patch(req *http.Request, id string, ops []scim.PatchOperation)
 	r.ExternalID, _ = attrs["externalId"].(string)
 	r.Version++
 	h.st.byKey[strings.ToLower(key)] = id
-	h.record(http.MethodPatch, r)
+	h.record(req, http.MethodPatch, r)
 	return h.resource(r), nil
 }
 
