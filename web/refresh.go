@@ -45,6 +45,9 @@ func refreshFlash(r *model.Run) string {
 	if r.Error != "" {
 		return "Refresh: " + r.Error
 	}
+	if r.Counts["gone"] > 0 {
+		return "Refresh: the user is no longer in the directory; nothing was changed now — the next full sync deprovisions them as configured."
+	}
 	if r.Done == 0 {
 		return "Refresh: already up to date with the directory."
 	}

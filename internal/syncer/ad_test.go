@@ -221,4 +221,27 @@ func TestADMappingsFollowRenameAndMove(t *testing.T) {
 		t.Error("no skip line says the stable id belongs to a user")
 	}
 	_, _ = e.st.LinkMappingGroup(ctx, store.GroupMappingKind, gm.ID, renamed, teamID)
+
+	// Refresh of a user deleted in AD: a succeeded run that says so.
+	var gone *model.User
+	for i := range state.Users {
+		if state.Users[i].Username == adtest.UserN(9).SAM {
+			gone = &state.Users[i]
+		}
+	}
+	if gone == nil {
+		t.Fatal("user 9 was not provisioned")
+	}
+	e.ldap(func() error { return e.c.Del(ldap.NewDelRequest(adtest.UserN(9).DN, nil)) })
+	rr, err := e.sy.RefreshUser(ctx, gone.ID)
+	if err != nil || rr == nil || rr.Status != model.RunSucceeded {
+		t.Fatalf("refresh of a deleted user: %v, run %+v", err, rr)
+	}
+	said := false
+	for _, it := range e.items(rr) {
+		said = said || strings.Contains(it.Reason, "no longer in the directory")
+	}
+	if !said {
+		t.Error("the refresh run does not say the user is gone")
+	}
 }

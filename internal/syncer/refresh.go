@@ -31,8 +31,8 @@ func (s *Syncer) managedUser(ctx context.Context, userID int64) (*model.User, *m
 // changes alone (attributes, groups, profiles, devices; products follow
 // from the version bump), as a refresh_user run whose items are the short
 // report. ECONFLICT while an apply runs; EINVALID for local and system
-// accounts; a user gone from the directory gives a failed run (the next
-// full sync deprovisions them as configured).
+// accounts; a user gone from the directory gives a succeeded run whose
+// one line says so (the next full sync deprovisions them as configured).
 func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, error) {
 	u, src, err := s.managedUser(ctx, userID)
 	if err != nil {
@@ -54,7 +54,16 @@ func (s *Syncer) RefreshUser(ctx context.Context, userID int64) (*model.Run, err
 	snap, err := s.dir.ReadUser(ctx, src, u.ExternalID)
 	if err != nil {
 		if directory.ErrorKind(err) == directory.KindNotFound {
-			err = model.Errorf(model.ENOTFOUND, "%s is no longer in the directory %q; nothing was changed now — the next full sync deprovisions them as configured.", u.Username, src.Name)
+			// The documented outcome, not a failure: the run succeeds and
+			// says so; the next full sync deprovisions as configured.
+			why := fmt.Sprintf("%s is no longer in the directory %q; nothing was changed now — the next full sync deprovisions them as configured", u.Username, src.Name)
+			rl.printf("%s", why)
+			plan := &model.Plan{Skips: []model.Skip{{Phase: model.PhaseProvisioning, Kind: model.ActDeleteUser, UserID: u.ID, ExternalID: u.ExternalID, Username: u.Username, Reason: why}}}
+			if err := s.addPlanItems(ctx, run.ID, plan, ""); err != nil {
+				return s.fail(ctx, run, rl, err)
+			}
+			run.Status, run.Counts = model.RunSucceeded, map[string]int{"gone": 1, "skipped": 1}
+			return s.finish(context.WithoutCancel(ctx), run, rl)
 		}
 		return s.fail(ctx, run, rl, err)
 	}
