@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -52,10 +51,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	idsyncBin = filepath.Join(dir, "idsync")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
+	goBin := "go"
 	build := exec.Command(goBin, "build", "-o", idsyncBin, "github.com/idsync/idsync/cmd/idsync")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

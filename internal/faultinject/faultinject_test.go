@@ -1,6 +1,7 @@
 package faultinject
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,8 +59,8 @@ func TestChild(t *testing.T) {
 
 func TestKillAtNthHit(t *testing.T) {
 	out, err := child(t, ApplyBeforeCommit+"=kill@2").Output()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ProcessState.String() != "signal: killed" {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.String() != "signal: killed" {
 		t.Fatalf("err = %v, want killed", err)
 	}
 	if string(out) != "hit 1\n" {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -111,12 +112,6 @@ func (r *runItemRow) toModel() model.RunItem {
 		Old: r.OldValue, New: r.NewValue, Reason: r.Reason, Outcome: r.Outcome}
 }
 
-func runItemFromModel(m *model.RunItem) runItemRow {
-	return runItemRow{RunID: m.RunID, Seq: m.Seq, Phase: string(m.Phase), Kind: string(m.Kind),
-		Performed: m.Performed, UserID: m.UserID, Username: m.Username, Object: m.Object,
-		OldValue: m.Old, NewValue: m.New, Reason: m.Reason, Outcome: m.Outcome}
-}
-
 // CreateRun inserts r (status, kind, trigger… as given; StartedAt defaults
 // to now) and sets r.ID.
 func (s *Store) CreateRun(ctx context.Context, r *model.Run) error {
@@ -193,7 +188,7 @@ func (s *Store) MarkInterruptedRuns(ctx context.Context, before time.Time) (int6
 func (s *Store) GetRun(ctx context.Context, id int64) (*model.Run, error) {
 	var row runRow
 	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error
-	if err == gorm.ErrRecordNotFound {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, notFound("Run", id)
 	}
 	if err != nil {
@@ -344,7 +339,7 @@ func (s *Store) copyRunItems(ctx context.Context, items []model.RunItem) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // returns the connection to the pool
 	cols := []string{"run_id", "seq", "phase", "kind", "performed", "user_id", "username", "object", "old_value", "new_value", "reason", "outcome"}
 	return conn.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)

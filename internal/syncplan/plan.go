@@ -115,13 +115,6 @@ type sgMap struct {
 	members map[string][]string
 }
 
-// userKey identifies a user the plan deals with: an existing one by id, a
-// new one by external id.
-type userKey struct {
-	id  int64
-	ext string
-}
-
 type egChange struct {
 	userID   int64
 	key      string

@@ -121,7 +121,7 @@ func (s *Server) ctl(action string, args ...string) error {
 	c.Stdout, c.Stderr = &out, &out
 	if err := c.Run(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-		return fmt.Errorf("pg_ctl %s: %v\n%s\n%s", action, err, out.String(), log)
+		return fmt.Errorf("pg_ctl %s: %w\n%s\n%s", action, err, out.String(), log)
 	}
 	return nil
 }
