@@ -56,7 +56,7 @@ check:
 	  if [ -n "$$(git status --porcelain -- '*_templ.go' 2>/dev/null)" ]; then \
 	    echo "templ generate changed files: commit the generated code"; git status --porcelain -- '*_templ.go'; exit 1; fi
 
-test: test-deps check
+test: test-deps check lint
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 

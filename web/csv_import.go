@@ -224,7 +224,7 @@ func (s *Server) previewImport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // an uploaded part, read only
 	head, rows, lines, err := readImportCSV(f, k)
 	if err != nil {
 		return s.importFailed(c, err)

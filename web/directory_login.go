@@ -21,7 +21,9 @@ type DirectoryLogin interface {
 }
 
 // Refusals of a directory sign-in that are not a wrong password; login
-// shows their message.
+// shows their message as it is, so they are sentences.
+//
+//nolint:staticcheck // ST1005: user-facing sentences, shown verbatim
 var (
 	errDirectoryDown     = errors.New("The directory could not be reached, so directory accounts cannot sign in right now. Try again later; local accounts can still sign in.")
 	errDirectoryDisabled = errors.New("Your directory account is disabled.")

@@ -310,7 +310,7 @@ func loadKey(what, hexKey, file, def string) ([]byte, error) {
 		return nil, fmt.Errorf("config: create %s key: %w", what, err)
 	}
 	if _, err := f.WriteString(hex.EncodeToString(k) + "\n"); err != nil {
-		f.Close()
+		_ = f.Close() // the write failed; that error is the one to report
 		return nil, fmt.Errorf("config: write %s key: %w", what, err)
 	}
 	if err := f.Close(); err != nil {

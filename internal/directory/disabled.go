@@ -382,7 +382,7 @@ func (p *exprParser) call(fn string) (*exprNode, error) {
 		if len(args) == 2 {
 			d, err := parseDuration(args[1])
 			if err != nil {
-				return nil, fmt.Errorf("locked(…): %v", err)
+				return nil, fmt.Errorf("locked(…): %w", err)
 			}
 			n.dur, n.hasDur = d, true
 		}

@@ -17,6 +17,7 @@ import (
 // Kind classifies why a directory operation failed.
 type Kind string
 
+// The kinds of directory failure, each with its advice to the admin.
 const (
 	KindDNS         Kind = "dns"         // host name does not resolve
 	KindUnreachable Kind = "unreachable" // connection refused, no route, reset

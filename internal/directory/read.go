@@ -3,6 +3,7 @@ package directory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -210,17 +211,10 @@ func (s *session) pagedSearch(ctx context.Context, src *model.Source, what, base
 }
 
 func filterReason(err error) string {
-	if le, ok := err.(*ldap.Error); ok && le.Err != nil {
+	if le := (*ldap.Error)(nil); errors.As(err, &le) && le.Err != nil {
 		return le.Err.Error()
 	}
 	return err.Error()
-}
-
-// rawGroup is a group entry before its members are resolved.
-type rawGroup struct {
-	dn      string
-	name    string
-	members []string
 }
 
 // Read returns a complete Snapshot of src: every user matched by the user

@@ -400,7 +400,7 @@ func parseUser(ex *exchange) (*scimUser, error) {
 func parseUserBody(body []byte) (*scimUser, error) {
 	var u scimUser
 	if err := json.Unmarshal(body, &u); err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalidAnswer, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidAnswer, err)
 	}
 	if !slices.Contains(u.Schemas, SchemaUser) {
 		return nil, fmt.Errorf("%w: resource lacks the User schema", errInvalidAnswer)
@@ -473,7 +473,7 @@ func parseList(ex *exchange) (*scimList, error) {
 func parseListBody(body []byte) (*scimList, error) {
 	var l scimList
 	if err := json.Unmarshal(body, &l); err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalidAnswer, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidAnswer, err)
 	}
 	if !slices.Contains(l.Schemas, SchemaListResponse) || l.TotalResults == nil {
 		return nil, fmt.Errorf("%w: not a ListResponse", errInvalidAnswer)
@@ -498,7 +498,7 @@ func (c *scimClient) find(ctx context.Context, userName string) (*scimUser, stri
 	for _, raw := range l.Resources {
 		var u scimUser
 		if err := json.Unmarshal(raw, &u); err != nil {
-			return nil, "", fmt.Errorf("%w: %v", errInvalidAnswer, err)
+			return nil, "", fmt.Errorf("%w: %w", errInvalidAnswer, err)
 		}
 		if !strings.EqualFold(u.UserName, userName) || u.ID == "" {
 			continue // a provider that ignored the filter
@@ -770,7 +770,7 @@ func testSCIM(ctx context.Context, c *scimClient) (*exchange, error) {
 		Schemas []string `json:"schemas"`
 	}
 	if err := json.Unmarshal(ex.Resp, &cfg); err != nil {
-		return ex, fmt.Errorf("%w: %v", errInvalidAnswer, err)
+		return ex, fmt.Errorf("%w: %w", errInvalidAnswer, err)
 	}
 	if !slices.Contains(cfg.Schemas, SchemaSPConfig) {
 		return ex, fmt.Errorf("%w: not a ServiceProviderConfig", errInvalidAnswer)

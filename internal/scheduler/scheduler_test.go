@@ -89,8 +89,6 @@ type countingRunner struct {
 	calls int
 	errs  []error
 	delay time.Duration
-	who   string
-	by    map[string]int
 }
 
 func (r *countingRunner) RunScheduled(ctx context.Context, trig model.RunTrigger) ([]*model.Run, error) {

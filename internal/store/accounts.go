@@ -106,7 +106,7 @@ func (s *Store) changeAdmin(ctx context.Context, id int64, edit func(tx *gorm.DB
 			}
 		}
 		after := r.model()
-		var afterAudit any = auditAdmin(&after)
+		afterAudit := any(auditAdmin(&after))
 		if action == "delete" {
 			afterAudit = nil
 		}

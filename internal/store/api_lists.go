@@ -129,16 +129,16 @@ func (s *Store) EachMembership(ctx context.Context, fn func(MembershipRow) error
 		for rows.Next() {
 			r := MembershipRow{Kind: k.object}
 			if err := rows.Scan(&r.GroupID, &r.GroupName, &r.UserID, &r.Username, &r.Manual); err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return fmt.Errorf("store: memberships: %w", err)
 			}
 			if err := fn(r); err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return err
 			}
 		}
 		err = rows.Err()
-		rows.Close()
+		_ = rows.Close() // rows.Err above is the error that counts
 		if err != nil {
 			return fmt.Errorf("store: memberships: %w", err)
 		}

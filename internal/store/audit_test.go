@@ -38,11 +38,9 @@ func TestGroupListSorts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := ctxT()
 		mustSettings(t, s, func(st *model.Settings) { st.ServiceGroupMembership = model.MembershipMultiple })
-		var ids []int64
 		for i, name := range []string{"b-two", "a-one", "c-none"} {
 			g := &model.ServiceGroup{Name: name}
 			storetest.Must(t, s.CreateServiceGroup(ctx, g))
-			ids = append(ids, g.ID)
 			for j := range 2 - i {
 				u := mustUser(t, s, fmt.Sprintf("m%d%d", i, j), nil)
 				storetest.Must(t, s.AddServiceGroupMember(ctx, g.ID, u.ID))

@@ -26,6 +26,7 @@ func keptGroupID(oldDN, oldID, newDN, newID string) string {
 // MappingKind names the two mapping tables for LinkMappingGroup.
 type MappingKind string
 
+// The mapping kinds: a group mapping or a provisioning mapping.
 const (
 	GroupMappingKind        MappingKind = "group_mapping"
 	ProvisioningMappingKind MappingKind = "provisioning_mapping"

@@ -145,7 +145,7 @@ func TestPlanReader(t *testing.T) {
 	var got []model.Action
 	for {
 		b, err := pr.Next(1000)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -87,7 +87,7 @@ func TestRunStorage(t *testing.T) {
 		if err != nil || pr.Total != 1 || len(acts) != 1 || acts[0].User.Attributes["location"] != "Berlin" || pr.SnapshotHash != "sh" {
 			t.Errorf("plan round trip: %v, total %d, %+v", err, pr.Total, acts)
 		}
-		if _, err := pr.Next(10); err != io.EOF {
+		if _, err := pr.Next(10); !errors.Is(err, io.EOF) {
 			t.Errorf("after the last action: %v, want io.EOF", err)
 		}
 		if _, err := s.OpenRunPlan(ctx, r.ID+1000); model.ErrorCode(err) != model.ENOTFOUND {

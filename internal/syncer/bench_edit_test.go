@@ -102,6 +102,9 @@ func benchEditing(b *testing.B, users int) {
 					default:
 						_, err = st.GetSettings(actor)
 					}
+					if err != nil && actx.Err() == nil {
+						editErrs.Add(1)
+					}
 				} else {
 					edits.Add(1)
 					switch r.IntN(3) {

@@ -177,7 +177,7 @@ func startLocked(lock *os.File) (*Server, error) {
 	}
 	if out, err := exec.Command("cp", "-a", filepath.Join(cache, "tree")+"/.", dir).CombinedOutput(); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("copy the cached directory: %v: %s", err, out)
+		return nil, fmt.Errorf("copy the cached directory: %w: %s", err, out)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "etc", "smb.conf"), []byte(smbConf(dir)), 0o600); err != nil {
 		_ = os.RemoveAll(dir)
@@ -205,7 +205,7 @@ func startLocked(lock *os.File) (*Server, error) {
 			break
 		} else if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("samba did not answer LDAP within 60 s: %v\n%s", err, s.logText())
+			return nil, fmt.Errorf("samba did not answer LDAP within 60 s: %w\n%s", err, s.logText())
 		}
 		select {
 		case <-s.done:
@@ -352,7 +352,7 @@ func provision(cache string) error {
 			err = errors.New("stopped at an error")
 		}
 		if err != nil {
-			return "", fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args[:min(len(args), 3)], " "), err, tail(out))
+			return "", fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args[:min(len(args), 3)], " "), err, tail(out)) //nolint:errorlint // %v: the tool's output follows
 		}
 		return string(out), nil
 	}

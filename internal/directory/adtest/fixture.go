@@ -86,8 +86,10 @@ type Group struct {
 	Groups []string // DNs of nested groups
 }
 
-// TeamDN, DeptDN name the generated groups.
+// TeamDN names the generated team group j.
 func TeamDN(j int) string { return fmt.Sprintf("CN=team-%02d,%s", j, GroupsDN) }
+
+// DeptDN names the generated department group d.
 func DeptDN(d int) string { return fmt.Sprintf("CN=dept-%d,%s", d, GroupsDN) }
 
 // Named groups of the fixture.

@@ -251,7 +251,7 @@ func ParseUserNameFilter(f string) (string, error) {
 	dec := json.NewDecoder(strings.NewReader(lit))
 	var v string
 	if err := dec.Decode(&v); err != nil {
-		return "", fmt.Errorf("bad string literal: %v", err)
+		return "", fmt.Errorf("bad string literal: %w", err)
 	}
 	if strings.TrimSpace(lit[dec.InputOffset():]) != "" {
 		return "", errors.New("unexpected text after the value")

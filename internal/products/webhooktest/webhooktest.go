@@ -57,8 +57,10 @@ func (rc *Receiver) SetFault(f func(w http.ResponseWriter, r *http.Request) bool
 	rc.mu.Unlock()
 }
 
-// Accepted and Rejected count requests.
+// Accepted counts the requests accepted.
 func (rc *Receiver) Accepted() int64 { return rc.accepted.Load() }
+
+// Rejected counts the requests refused (bad signature, injected failure).
 func (rc *Receiver) Rejected() int64 { return rc.rejected.Load() }
 
 // Events returns the accepted events in arrival order.
