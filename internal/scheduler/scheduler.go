@@ -173,13 +173,13 @@ func (s *Scheduler) step(ctx context.Context, lease *store.Lease) *store.Lease {
 	}
 	if lease == nil {
 		l, err := s.st.TryLease(ctx, LeaseName, s.opt.Holder, s.opt.LeaseTTL)
+		if errors.Is(err, store.ErrLeaseHeld) {
+			return nil // another replica leads
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("try leadership", "err", err)
 			}
-			return nil
-		}
-		if l == nil {
 			return nil
 		}
 		lease = l

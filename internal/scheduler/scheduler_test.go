@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -306,7 +307,7 @@ func TestLeaseExpiresSQLite(t *testing.T) {
 		t.Fatalf("TryLease = %v, %v; want a lease", l, err)
 	}
 	other, err := stores[1].TryLease(ctx, LeaseName, "other", time.Second)
-	if err != nil || other != nil {
+	if !errors.Is(err, store.ErrLeaseHeld) || other != nil {
 		t.Fatalf("second TryLease = %v, %v; want none while held", other, err)
 	}
 	time.Sleep(300 * time.Millisecond)

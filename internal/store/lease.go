@@ -40,11 +40,14 @@ func leaseKey(name string) int64 {
 	return int64(h.Sum64() &^ (1 << 63))
 }
 
+// ErrLeaseHeld is returned by TryLease when another process holds the lease.
+var ErrLeaseHeld = errors.New("store: the lease is held by another process")
+
 // TryLease tries, without waiting, to become the holder of the named lease.
 // holder identifies this process (unique per replica); ttl is how long a
 // SQLite lease lasts without Renew (ignored on PostgreSQL). It returns
-// (nil, nil) when another process holds the lease, and an error when the
-// database cannot be asked.
+// ErrLeaseHeld when another process holds the lease, and another error when
+// the database cannot be asked.
 func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (*Lease, error) {
 	l := &Lease{s: s, name: name, holder: holder, ttl: ttl, key: leaseKey(name)}
 	if s.dialect == DialectPostgres {
@@ -63,7 +66,7 @@ func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Dura
 		}
 		if !ok {
 			_ = conn.Close()
-			return nil, nil
+			return nil, ErrLeaseHeld
 		}
 		l.conn = conn
 		return l, nil
@@ -77,7 +80,7 @@ WHERE scheduler_lease.expires_at_ms < ? OR scheduler_lease.holder = excluded.hol
 		return nil, fmt.Errorf("store: lease %s: %w", name, res.Error)
 	}
 	if res.RowsAffected != 1 {
-		return nil, nil
+		return nil, ErrLeaseHeld
 	}
 	return l, nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func TestLease(t *testing.T) {
 		}
 		// A second holder is refused, even through the same pool (on
 		// PostgreSQL the lease keeps its own connection, a session of its own).
-		if b, err := s.TryLease(ctx, "test", "b", time.Minute); err != nil || b != nil {
+		if b, err := s.TryLease(ctx, "test", "b", time.Minute); !errors.Is(err, store.ErrLeaseHeld) || b != nil {
 			t.Fatalf("TryLease b while held = %v, %v; want none", b, err)
 		}
 		other, err := s.TryLease(ctx, "other", "b", time.Minute)

@@ -1,8 +1,10 @@
 // Package syncplan computes what a directory sync would change. It is pure:
 // from a directory Snapshot and the loaded State it returns a model.Plan —
 // the actions to perform, the changes not performed with their reasons, and
-// the guard findings that hold an apply. No I/O, no goroutines, no clock:
-// the same Input always gives the same Plan, in the same order.
+// the guard findings that hold an apply. No I/O and no clock: the same Input
+// always gives the same Plan, in the same order (Build hashes the inputs and
+// sorts the skips on goroutines it joins before returning; the result does
+// not depend on their timing).
 //
 // The rules are written for administrators in docs/sync-rules.md.
 package syncplan
