@@ -78,9 +78,21 @@ func FuzzParseEntry(f *testing.F) {
 		if !ok || pkt.Children[0].Tag != ber.TagOctetString {
 			return
 		}
+		// Compare only what is a well-formed entry by its tags too: the
+		// hand-written decoder reads by position and does not check tags,
+		// where go-ldap gives a primitive element no children.
+		universal := func(p *ber.Packet, typ ber.Type, tag ber.Tag) bool {
+			return p.ClassType == ber.ClassUniversal && p.TagType == typ && p.Tag == tag
+		}
+		if !universal(pkt.Children[0], ber.TypePrimitive, ber.TagOctetString) ||
+			!universal(pkt.Children[1], ber.TypeConstructed, ber.TagSequence) {
+			return
+		}
 		var want []rawAttr
 		for _, pa := range pkt.Children[1].Children {
-			if len(pa.Children) != 2 {
+			if len(pa.Children) != 2 || !universal(pa, ber.TypeConstructed, ber.TagSequence) ||
+				!universal(pa.Children[0], ber.TypePrimitive, ber.TagOctetString) ||
+				!universal(pa.Children[1], ber.TypeConstructed, ber.TagSet) {
 				return
 			}
 			name, ok := pa.Children[0].Value.(string)
@@ -89,6 +101,9 @@ func FuzzParseEntry(f *testing.F) {
 			}
 			ra := rawAttr{name: []byte(name)}
 			for _, v := range pa.Children[1].Children {
+				if !universal(v, ber.TypePrimitive, ber.TagOctetString) {
+					return
+				}
 				ra.vals = append(ra.vals, v.Data.Bytes())
 			}
 			want = append(want, ra)
